@@ -1,0 +1,392 @@
+//! The built-in cache: memcached's command semantics (CAS, quiet-agnostic outcomes, expiry,
+//! counters, delayed flush) over the compact `Store`.
+
+mod counter;
+mod expiry;
+mod stats;
+
+pub use counter::parse_counter;
+pub use expiry::{RELATIVE_EXPTIME_MAX, absolute_exptime};
+pub use stats::CacheStats;
+
+use crate::protocol::{Command, CounterMode, Status, StoreMode};
+use crate::service::{Outcome, Service, StatGroup, StatSink};
+use crate::store::{ItemMeta, Miss, Store, StoreConfig, StoreError, StoreStats};
+use crate::time::Timestamp;
+use expiry::unix_secs;
+
+/// An INCR/DECR on a missing key with this exptime fails instead of creating the item.
+const COUNTER_NO_CREATE: u32 = u32::MAX;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Bytes of item memory (memcached `-m`, default 64 MiB).
+    pub memory_limit: usize,
+    /// The largest item (memcached `-I`, default 1 MiB), counted as memcached counts it.
+    pub item_size_max: usize,
+    /// Seeds the key hash; a server should pick it at random so keys cannot be chosen to collide.
+    pub hash_seed: u64,
+    /// memcached `-F` turns FLUSH off (answered with an auth error).
+    pub flush_enabled: bool,
+}
+
+impl Default for CacheConfig {
+    fn default() -> CacheConfig {
+        CacheConfig {
+            memory_limit: 64 << 20,
+            item_size_max: 1 << 20,
+            hash_seed: 0x6b65_656c_6b65_656c,
+            flush_enabled: true,
+        }
+    }
+}
+
+/// The built-in memcached-compatible cache.
+pub struct Cache {
+    store: Store,
+    config: CacheConfig,
+    /// CAS values are a global counter, never 0.
+    next_cas: u64,
+    /// A delayed FLUSH takes effect once this Unix second is reached.
+    pending_flush: Option<u32>,
+    stats: CacheStats,
+    /// Reused for APPEND/PREPEND and counters, so those do not allocate once warm.
+    scratch: Vec<u8>,
+}
+
+impl Cache {
+    /// Memory only: the store's index at its initial size; pages come as items arrive.
+    pub fn new(config: CacheConfig) -> Cache {
+        let store = Store::new(StoreConfig {
+            memory_limit: config.memory_limit,
+            item_size_max: config.item_size_max,
+            hash_seed: config.hash_seed,
+        });
+        Cache {
+            store,
+            config,
+            next_cas: 1,
+            pending_flush: None,
+            stats: CacheStats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        self.stats
+    }
+
+    pub fn store_stats(&self) -> StoreStats {
+        self.store.stats()
+    }
+
+    /// Panics when the store's accounting disagrees with its contents; for tests and fuzzing.
+    pub fn check_invariants(&self) {
+        self.store.check_invariants();
+    }
+
+    fn take_cas(&mut self) -> u64 {
+        let cas = self.next_cas;
+        self.next_cas = self.next_cas.wrapping_add(1).max(1);
+        cas
+    }
+
+    /// Applies a delayed flush whose time has come, before anything else looks at the items:
+    /// everything written up to now (every CAS handed out so far) becomes invisible.
+    fn catch_up(&mut self, now_secs: u32) {
+        if self.pending_flush.is_some_and(|at| now_secs >= at) {
+            self.pending_flush = None;
+            self.store.set_flush_threshold(self.next_cas - 1);
+        }
+    }
+
+    fn flush(&mut self, delay: u32, now_secs: u32) -> Outcome<'_> {
+        self.stats.cmd_flush += 1;
+        if !self.config.flush_enabled {
+            return Outcome::Failed(Status::AuthError);
+        }
+        if delay == 0 {
+            self.pending_flush = None;
+            self.store.set_flush_threshold(self.next_cas - 1);
+        } else {
+            // memcached's oldest_live = realtime(delay) - 1: the flush covers the second before
+            // the deadline.
+            let at = absolute_exptime(delay, now_secs).saturating_sub(1);
+            self.pending_flush = Some(at);
+            self.catch_up(now_secs);
+        }
+        Outcome::Done { cas: 0 }
+    }
+
+    fn get(&mut self, key: &[u8], touch: Option<u32>, now_secs: u32) -> Outcome<'_> {
+        if touch.is_some() {
+            self.stats.cmd_touch += 1;
+        } else {
+            self.stats.cmd_get += 1;
+        }
+        match self.store.find(key, now_secs) {
+            Ok(id) => {
+                if let Some(exptime) = touch {
+                    self.stats.touch_hits += 1;
+                    self.store
+                        .set_exptime(id, absolute_exptime(exptime, now_secs));
+                } else {
+                    self.stats.get_hits += 1;
+                }
+                self.store.mark_fetched(id);
+                let item = self.store.item(id);
+                Outcome::Value {
+                    flags: item.flags,
+                    cas: item.cas,
+                    value: item.value,
+                }
+            }
+            Err(miss) => {
+                if touch.is_some() {
+                    self.stats.touch_misses += 1;
+                } else {
+                    self.stats.get_misses += 1;
+                    match miss {
+                        Miss::Expired => self.stats.get_expired += 1,
+                        Miss::Flushed => self.stats.get_flushed += 1,
+                        Miss::Absent => {}
+                    }
+                }
+                Outcome::Failed(Status::KeyNotFound)
+            }
+        }
+    }
+
+    fn touch(&mut self, key: &[u8], exptime: u32, now_secs: u32) -> Outcome<'_> {
+        match self.get(key, Some(exptime), now_secs) {
+            Outcome::Value { flags, cas, .. } => Outcome::Touched { flags, cas },
+            other => other,
+        }
+    }
+
+    /// Stores under a fresh CAS; `value` `None` means the value was built in `scratch`.
+    fn insert(&mut self, key: &[u8], flags: u32, exptime: u32, value: Option<&[u8]>, now_secs: u32) -> Outcome<'_> {
+        let cas = self.take_cas();
+        let meta = ItemMeta { flags, exptime, cas };
+        let value = value.unwrap_or(&self.scratch);
+        match self.store.insert(key, meta, value, now_secs) {
+            Ok(_) => Outcome::Done { cas },
+            Err(StoreError::TooLarge) => {
+                self.stats.store_too_large += 1;
+                Outcome::Failed(Status::TooLarge)
+            }
+            Err(StoreError::OutOfMemory) => {
+                self.stats.store_no_memory += 1;
+                Outcome::Failed(Status::OutOfMemory)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store(&mut self, mode: StoreMode, key: &[u8], flags: u32, exptime: u32, cas: u64, value: &[u8], now_secs: u32) -> Outcome<'_> {
+        self.stats.cmd_set += 1;
+        let existing = self.store.find(key, now_secs).ok();
+        if cas != 0 {
+            // Any store with a CAS is a compare-and-swap, ADD included (memcached's NREAD_CAS).
+            match existing {
+                None => {
+                    self.stats.cas_misses += 1;
+                    return Outcome::Failed(Status::KeyNotFound);
+                }
+                Some(id) if self.store.item(id).cas != cas => {
+                    self.stats.cas_badval += 1;
+                    return Outcome::Failed(Status::KeyExists);
+                }
+                Some(_) => self.stats.cas_hits += 1,
+            }
+        }
+        match mode {
+            StoreMode::Set | StoreMode::Add | StoreMode::Replace => {
+                if cas == 0 && mode == StoreMode::Add && existing.is_some() {
+                    return Outcome::Failed(Status::KeyExists);
+                }
+                if cas == 0 && mode == StoreMode::Replace && existing.is_none() {
+                    return Outcome::Failed(Status::KeyNotFound);
+                }
+                if !self.store.fits(key.len(), value.len(), flags) {
+                    return self.drop_too_large(mode, key, now_secs);
+                }
+                self.insert(key, flags, absolute_exptime(exptime, now_secs), Some(value), now_secs)
+            }
+            StoreMode::Append | StoreMode::Prepend => {
+                let Some(id) = existing else {
+                    return Outcome::Failed(Status::NotStored);
+                };
+                let old = self.store.item(id);
+                if !self.store.fits(key.len(), old.value.len() + value.len(), old.flags) {
+                    return Outcome::Failed(Status::NotStored);
+                }
+                let (flags, exptime) = (old.flags, old.exptime);
+                self.scratch.clear();
+                if mode == StoreMode::Prepend {
+                    self.scratch.extend_from_slice(value);
+                }
+                self.scratch.extend_from_slice(old.value);
+                if mode == StoreMode::Append {
+                    self.scratch.extend_from_slice(value);
+                }
+                match self.insert(key, flags, exptime, None, now_secs) {
+                    Outcome::Failed(Status::TooLarge) => Outcome::Failed(Status::NotStored),
+                    other => other,
+                }
+            }
+        }
+    }
+
+    fn drop_too_large(&mut self, mode: StoreMode, key: &[u8], now_secs: u32) -> Outcome<'_> {
+        self.stats.store_too_large += 1;
+        if mode == StoreMode::Set {
+            if let Ok(id) = self.store.find(key, now_secs) {
+                self.store.remove(id);
+            }
+        }
+        Outcome::Failed(Status::TooLarge)
+    }
+
+    fn delete(&mut self, key: &[u8], cas: u64, now_secs: u32) -> Outcome<'_> {
+        match self.store.find(key, now_secs) {
+            Err(_) => {
+                self.stats.delete_misses += 1;
+                Outcome::Failed(Status::KeyNotFound)
+            }
+            Ok(id) if cas != 0 && self.store.item(id).cas != cas => Outcome::Failed(Status::KeyExists),
+            Ok(id) => {
+                self.stats.delete_hits += 1;
+                self.store.remove(id);
+                Outcome::Done { cas: 0 }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn counter(&mut self, mode: CounterMode, key: &[u8], delta: u64, initial: u64, exptime: u32, cas: u64, now_secs: u32) -> Outcome<'_> {
+        let (hits, misses) = match mode {
+            CounterMode::Incr => (&mut self.stats.incr_hits, &mut self.stats.incr_misses),
+            CounterMode::Decr => (&mut self.stats.decr_hits, &mut self.stats.decr_misses),
+        };
+        let Ok(id) = self.store.find(key, now_secs) else {
+            *misses += 1;
+            if exptime == COUNTER_NO_CREATE {
+                return Outcome::Failed(Status::KeyNotFound);
+            }
+            counter::render(initial, 0, &mut self.scratch);
+            return match self.insert(key, 0, absolute_exptime(exptime, now_secs), None, now_secs) {
+                Outcome::Done { cas } => Outcome::Counter { value: initial, cas },
+                Outcome::Failed(Status::TooLarge) => Outcome::Failed(Status::NotStored),
+                other => other,
+            };
+        };
+        let item = self.store.item(id);
+        if cas != 0 && item.cas != cas {
+            return Outcome::Failed(Status::KeyExists);
+        }
+        let Some(current) = parse_counter(item.value) else {
+            return Outcome::Failed(Status::DeltaBadValue);
+        };
+        *hits += 1;
+        let value = counter::apply(mode, current, delta);
+        let (flags, item_exptime) = (item.flags, item.exptime);
+        counter::render(value, item.value.len(), &mut self.scratch);
+        match self.insert(key, flags, item_exptime, None, now_secs) {
+            Outcome::Done { cas } => Outcome::Counter { value, cas },
+            other => other,
+        }
+    }
+}
+
+impl Service for Cache {
+    fn execute(&mut self, command: &Command<'_>, now: Timestamp) -> Outcome<'_> {
+        let now_secs = unix_secs(now);
+        self.catch_up(now_secs);
+        match *command {
+            Command::Get { key, .. } => self.get(key, None, now_secs),
+            Command::GetAndTouch { key, exptime, .. } => self.get(key, Some(exptime), now_secs),
+            Command::Touch { key, exptime } => self.touch(key, exptime, now_secs),
+            Command::Store {
+                mode,
+                key,
+                flags,
+                exptime,
+                cas,
+                value,
+                ..
+            } => self.store(mode, key, flags, exptime, cas, value, now_secs),
+            Command::Delete { key, cas, .. } => self.delete(key, cas, now_secs),
+            Command::Counter {
+                mode,
+                key,
+                delta,
+                initial,
+                exptime,
+                cas,
+                ..
+            } => self.counter(mode, key, delta, initial, exptime, cas, now_secs),
+            Command::Flush { delay, .. } => self.flush(delay, now_secs),
+            Command::Noop
+            | Command::Version
+            | Command::Quit { .. }
+            | Command::Stat { .. }
+            | Command::Verbosity { .. } => Outcome::Failed(Status::UnknownCommand),
+        }
+    }
+
+    fn admits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        self.store.fits(key_len, value_len, flags)
+    }
+
+    fn reject_too_large(&mut self, mode: StoreMode, key: &[u8], now: Timestamp) -> Outcome<'_> {
+        let now_secs = unix_secs(now);
+        self.catch_up(now_secs);
+        if matches!(mode, StoreMode::Set | StoreMode::Add | StoreMode::Replace) {
+            self.stats.cmd_set += 1;
+        }
+        self.drop_too_large(mode, key, now_secs)
+    }
+
+    fn stats(&self, group: StatGroup, _now: Timestamp, sink: &mut dyn StatSink) {
+        let store = self.store.stats();
+        match group {
+            StatGroup::General => {
+                self.stats.write(sink);
+                sink.stat("limit_maxbytes", &self.config.memory_limit);
+                sink.stat("bytes", &store.bytes);
+                sink.stat("curr_items", &store.curr_items);
+                sink.stat("total_items", &store.total_items);
+                sink.stat("expired_unfetched", &store.expired_unfetched);
+                sink.stat("evicted_unfetched", &store.evicted_unfetched);
+                sink.stat("evictions", &store.evictions);
+                sink.stat("reclaimed", &store.reclaimed);
+            }
+            StatGroup::Settings => {
+                sink.stat("maxbytes", &self.config.memory_limit);
+                sink.stat("evictions", &"on");
+                sink.stat("cas_enabled", &"yes");
+                sink.stat("flush_enabled", &if self.config.flush_enabled { "yes" } else { "no" });
+                sink.stat("item_size_max", &self.config.item_size_max);
+            }
+            StatGroup::Slabs => {
+                sink.stat("active_slabs", &store.pages);
+                sink.stat("total_malloced", &store.memory_used);
+            }
+            StatGroup::Items => {
+                sink.stat("items:total:number", &store.curr_items);
+                sink.stat("items:total:evicted", &store.evictions);
+                sink.stat("items:total:reclaimed", &store.reclaimed);
+            }
+            StatGroup::Sizes => {}
+        }
+    }
+
+    fn reset_stats(&mut self) {
+        self.stats = CacheStats::default();
+    }
+}

@@ -1,0 +1,34 @@
+//! Server-wide settings (the seed's `ConnectionManagerConfig` plus what memcached's flags set).
+
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Connections open at once; one more is refused (memcached `-c`, default 1024).
+    pub max_connections: usize,
+    /// A connection with no traffic for this long is closed; `None` keeps idle connections forever.
+    pub idle_timeout: Option<Duration>,
+    /// Output a connection may have pending before the core stops reading its requests; it resumes
+    /// when the peer has taken the output below this bound. One response may overshoot it.
+    pub output_limit: usize,
+    /// The text VERSION answers. Clients parse it as memcached's version, so it names the memcached
+    /// release keel matches; keel's own version is the `keel_version` statistic.
+    pub version: String,
+    /// The process id reported by STAT (the core cannot ask the OS).
+    pub pid: u32,
+    /// The verbosity level reported by STAT settings, changed by VERBOSITY.
+    pub verbosity: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_connections: 1024,
+            idle_timeout: Some(Duration::from_secs(300)),
+            output_limit: 1 << 20,
+            version: "1.6.18".to_owned(),
+            pid: 0,
+            verbosity: 0,
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! One client connection: its buffers and the state of its request stream (the seed's
+//! `ClientConnection`). The byte-level loop lives in `process`.
+
+mod process;
+
+pub(crate) use process::process;
+
+use crate::output::{CloseReason, Interest};
+use crate::protocol::{Header, RequestShape};
+use crate::time::Timestamp;
+
+/// Where a connection is in its life, as `Server::state` reports it.
+///
+/// Requests are processed synchronously inside `handle_input`, so "processing" is never observed
+/// between calls: a connection is either reading (a header or a body), writing (output pending and
+/// input paused by backpressure), closing (no more input; pending output being flushed) or closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    /// At a request boundary, waiting for (the rest of) a 24-byte header.
+    ReadingHeader,
+    /// A valid header is in; waiting for its extras, key and value.
+    ReadingPayload,
+    /// Swallowing the value of a request that was already answered (too large, unknown opcode).
+    Discarding,
+    /// Output over the backpressure bound: input is not read until the peer takes some.
+    Writing,
+    /// No more input will be processed; the connection closes once its output is delivered.
+    Closing,
+    /// Closed: the `Close` output has been issued or is queued.
+    Closed,
+}
+
+/// The request-stream position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Header,
+    Payload(Header, RequestShape),
+    Discard(u64),
+}
+
+impl Phase {
+    /// After a request is answered: skip `n` more bytes of its body, if any.
+    pub(crate) fn skipping(n: u64) -> Phase {
+        if n == 0 { Phase::Header } else { Phase::Discard(n) }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Connection {
+    /// Bytes of an incomplete request; empty and capacity-less while at a request boundary.
+    pub(crate) input: Vec<u8>,
+    /// Responses not yet taken by the driver start at `sent`.
+    pub(crate) output: Vec<u8>,
+    pub(crate) sent: usize,
+    pub(crate) phase: Phase,
+    pub(crate) closing: Option<CloseReason>,
+    pub(crate) closed: bool,
+    pub(crate) last_active: Timestamp,
+    /// A `Transmit` for this connection is queued and not yet answered by a full drain.
+    pub(crate) transmit_queued: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(now: Timestamp) -> Connection {
+        Connection {
+            input: Vec::new(),
+            output: Vec::new(),
+            sent: 0,
+            phase: Phase::Header,
+            closing: None,
+            closed: false,
+            last_active: now,
+            transmit_queued: false,
+        }
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.output.len() - self.sent
+    }
+
+    pub(crate) fn outbound(&self) -> &[u8] {
+        &self.output[self.sent..]
+    }
+
+    pub(crate) fn over_limit(&self, output_limit: usize) -> bool {
+        self.pending() > output_limit
+    }
+
+    pub(crate) fn state(&self, output_limit: usize) -> ConnState {
+        if self.closed {
+            ConnState::Closed
+        } else if self.closing.is_some() {
+            ConnState::Closing
+        } else if self.over_limit(output_limit) {
+            ConnState::Writing
+        } else {
+            match self.phase {
+                Phase::Header => ConnState::ReadingHeader,
+                Phase::Payload(..) => ConnState::ReadingPayload,
+                Phase::Discard(_) => ConnState::Discarding,
+            }
+        }
+    }
+
+    pub(crate) fn interest(&self, output_limit: usize) -> Interest {
+        if self.closed {
+            return Interest::default();
+        }
+        Interest {
+            read: self.closing.is_none() && !self.over_limit(output_limit),
+            write: self.pending() > 0,
+        }
+    }
+}

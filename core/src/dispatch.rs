@@ -1,0 +1,179 @@
+//! Runs one decoded command and writes its binary response: the server-level commands (NOOP,
+//! VERSION, QUIT, STAT, VERBOSITY) here, data commands through the `Service`, with memcached's
+//! quiet-command and per-opcode response rules.
+
+use std::fmt::{Display, Write as _};
+
+use crate::config::Config;
+use crate::output::CloseReason;
+use crate::protocol::{Command, Header, ResponseWriter, Status, StoreMode};
+use crate::service::{Outcome, Service, StatGroup, StatSink};
+use crate::stats::ServerStats;
+use crate::time::Timestamp;
+
+/// What the connection does after a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Close(CloseReason),
+}
+
+/// Everything a command may touch besides its connection.
+pub(crate) struct Dispatch<'a, S> {
+    pub(crate) service: &'a mut S,
+    pub(crate) stats: &'a mut ServerStats,
+    pub(crate) config: &'a mut Config,
+    pub(crate) scratch: &'a mut String,
+    pub(crate) started: Timestamp,
+    pub(crate) now: Timestamp,
+}
+
+impl<S: Service> Dispatch<'_, S> {
+    pub(crate) fn output_limit(&self) -> usize {
+        self.config.output_limit
+    }
+
+    pub(crate) fn admits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        self.service.admits(key_len, value_len, flags)
+    }
+
+    pub(crate) fn reject_too_large(&mut self, header: &Header, mode: StoreMode, key: &[u8], out: &mut Vec<u8>) -> Flow {
+        let outcome = self.service.reject_too_large(mode, key, self.now);
+        let command = Command::Store {
+            mode,
+            key,
+            flags: 0,
+            exptime: 0,
+            cas: 0,
+            value: &[],
+            quiet: false,
+        };
+        encode(header, &command, outcome, out);
+        Flow::Continue
+    }
+
+    pub(crate) fn run(&mut self, header: &Header, command: &Command<'_>, out: &mut Vec<u8>) -> Flow {
+        let mut w = ResponseWriter::new(out, header.opcode, header.opaque);
+        match *command {
+            Command::Noop => w.ok(0),
+            Command::Version => w.packet(Status::Success, 0, &[], &[], self.config.version.as_bytes()),
+            Command::Quit { quiet } => {
+                if !quiet {
+                    w.ok(0);
+                }
+                return Flow::Close(CloseReason::Quit);
+            }
+            Command::Verbosity { level } => {
+                self.config.verbosity = level;
+                w.ok(0);
+            }
+            Command::Stat { group } => self.stat(group, w),
+            _ => {
+                let outcome = self.service.execute(command, self.now);
+                encode(header, command, outcome, out);
+            }
+        }
+        Flow::Continue
+    }
+
+    /// memcached's `process_bin_stat`: groups are matched as prefixes (strncmp), unknown ones get a
+    /// single Not found packet with no terminator.
+    fn stat(&mut self, group: &[u8], mut w: ResponseWriter<'_>) {
+        let named = if group.is_empty() {
+            Some(StatGroup::General)
+        } else if group.starts_with(b"reset") {
+            self.stats.reset();
+            self.service.reset_stats();
+            None
+        } else if group.starts_with(b"settings") {
+            Some(StatGroup::Settings)
+        } else if let Some(detail) = group.strip_prefix(b"detail") {
+            if detail.starts_with(b" dump") {
+                w.packet(Status::Success, 0, &[], b"detailed", b"END\r\n");
+            } else if !(detail.starts_with(b" on") || detail.starts_with(b" off")) {
+                w.error(Status::KeyNotFound);
+                return;
+            }
+            None
+        } else if group == b"items" {
+            Some(StatGroup::Items)
+        } else if group == b"slabs" {
+            Some(StatGroup::Slabs)
+        } else if group == b"sizes" {
+            Some(StatGroup::Sizes)
+        } else {
+            w.error(Status::KeyNotFound);
+            return;
+        };
+        if let Some(group) = named {
+            let mut sink = StatWriter {
+                w: &mut w,
+                scratch: self.scratch,
+            };
+            match group {
+                StatGroup::General => self.stats.write_general(self.config, self.started, self.now, &mut sink),
+                StatGroup::Settings => ServerStats::write_settings(self.config, &mut sink),
+                _ => {}
+            }
+            self.service.stats(group, self.now, &mut sink);
+        }
+        w.ok(0);
+    }
+}
+
+/// Writes each statistic as one STAT packet: key = name, value = the text value.
+struct StatWriter<'w, 'o> {
+    w: &'w mut ResponseWriter<'o>,
+    scratch: &'w mut String,
+}
+
+impl StatSink for StatWriter<'_, '_> {
+    fn stat(&mut self, name: &str, value: &dyn Display) {
+        self.scratch.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(self.scratch, "{value}");
+        self.w
+            .packet(Status::Success, 0, &[], name.as_bytes(), self.scratch.as_bytes());
+    }
+}
+
+/// The binary response to a data command's outcome (PROTOCOL.md §3, §4, §8).
+fn encode(header: &Header, command: &Command<'_>, outcome: Outcome<'_>, out: &mut Vec<u8>) {
+    let mut w = ResponseWriter::new(out, header.opcode, header.opaque);
+    let (quiet, key) = match *command {
+        Command::Get { quiet, with_key, key } | Command::GetAndTouch { quiet, with_key, key, .. } => {
+            (quiet, if with_key { key } else { &[][..] })
+        }
+        Command::Store { quiet, .. }
+        | Command::Delete { quiet, .. }
+        | Command::Counter { quiet, .. }
+        | Command::Flush { quiet, .. } => (quiet, &[][..]),
+        _ => (false, &[][..]),
+    };
+    match outcome {
+        Outcome::Value { flags, cas, value } => {
+            w.packet(Status::Success, cas, &flags.to_be_bytes(), key, value);
+        }
+        Outcome::Touched { flags, cas } => w.packet(Status::Success, cas, &flags.to_be_bytes(), &[], &[]),
+        Outcome::Counter { value, cas } => {
+            if !quiet {
+                w.packet(Status::Success, cas, &[], &[], &value.to_be_bytes());
+            }
+        }
+        Outcome::Done { cas } => {
+            if !quiet {
+                w.ok(cas);
+            }
+        }
+        Outcome::Failed(Status::KeyNotFound) if matches!(command, Command::Get { .. } | Command::GetAndTouch { .. }) => {
+            // A quiet get misses silently; GETK/GATK echo the key with no text.
+            if quiet {
+            } else if !key.is_empty() {
+                w.packet(Status::KeyNotFound, 0, &[], key, &[]);
+            } else {
+                w.error(Status::KeyNotFound);
+            }
+        }
+        Outcome::Failed(status) => w.error(status),
+    }
+}

@@ -1,0 +1,46 @@
+//! What the core tells its driver: outputs to act on, read/write interest, refusals.
+
+use crate::id::ConnId;
+use crate::protocol::FrameError;
+
+/// An instruction for the driver, drained with `Server::poll_output` until `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The connection has bytes in `Server::outbound`: write them, then `consume_outbound`.
+    Transmit(ConnId),
+    /// Close the socket. The core has already forgotten the connection; the id is stale from now on.
+    Close(ConnId, CloseReason),
+}
+
+/// Why a connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// QUIT or QUITQ.
+    Quit,
+    /// The peer closed its side; pending output was delivered first.
+    PeerClosed,
+    /// The socket failed (reported by the driver).
+    IoError,
+    /// No traffic within the idle timeout, or a peer that stopped reading its responses.
+    IdleTimeout,
+    /// The request stream cannot be parsed; memcached's error reply (if any) went out first.
+    Protocol(FrameError),
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// Which readiness the driver should wait for on a connection's socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Interest {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// Why `accept` refused a connection. The driver closes the socket at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AcceptError {
+    #[error("connection limit of {0} reached")]
+    AtCapacity(usize),
+    #[error("server is shutting down")]
+    ShuttingDown,
+}

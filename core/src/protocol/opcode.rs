@@ -1,0 +1,84 @@
+//! Opcodes: any byte may arrive on the wire, so an opcode is a byte with named constants rather
+//! than a closed enum; unknown ones must still be echoed back in the error response.
+
+use std::fmt;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Opcode(pub u8);
+
+impl Opcode {
+    pub const GET: Opcode = Opcode(0x00);
+    pub const SET: Opcode = Opcode(0x01);
+    pub const ADD: Opcode = Opcode(0x02);
+    pub const REPLACE: Opcode = Opcode(0x03);
+    pub const DELETE: Opcode = Opcode(0x04);
+    pub const INCREMENT: Opcode = Opcode(0x05);
+    pub const DECREMENT: Opcode = Opcode(0x06);
+    pub const QUIT: Opcode = Opcode(0x07);
+    pub const FLUSH: Opcode = Opcode(0x08);
+    pub const GETQ: Opcode = Opcode(0x09);
+    pub const NOOP: Opcode = Opcode(0x0a);
+    pub const VERSION: Opcode = Opcode(0x0b);
+    pub const GETK: Opcode = Opcode(0x0c);
+    pub const GETKQ: Opcode = Opcode(0x0d);
+    pub const APPEND: Opcode = Opcode(0x0e);
+    pub const PREPEND: Opcode = Opcode(0x0f);
+    pub const STAT: Opcode = Opcode(0x10);
+    pub const SETQ: Opcode = Opcode(0x11);
+    pub const ADDQ: Opcode = Opcode(0x12);
+    pub const REPLACEQ: Opcode = Opcode(0x13);
+    pub const DELETEQ: Opcode = Opcode(0x14);
+    pub const INCREMENTQ: Opcode = Opcode(0x15);
+    pub const DECREMENTQ: Opcode = Opcode(0x16);
+    pub const QUITQ: Opcode = Opcode(0x17);
+    pub const FLUSHQ: Opcode = Opcode(0x18);
+    pub const APPENDQ: Opcode = Opcode(0x19);
+    pub const PREPENDQ: Opcode = Opcode(0x1a);
+    pub const VERBOSITY: Opcode = Opcode(0x1b);
+    pub const TOUCH: Opcode = Opcode(0x1c);
+    pub const GAT: Opcode = Opcode(0x1d);
+    pub const GATQ: Opcode = Opcode(0x1e);
+    pub const SASL_LIST_MECHS: Opcode = Opcode(0x20);
+    pub const SASL_AUTH: Opcode = Opcode(0x21);
+    pub const SASL_STEP: Opcode = Opcode(0x22);
+    pub const GATK: Opcode = Opcode(0x23);
+    pub const GATKQ: Opcode = Opcode(0x24);
+
+    /// memcached's name for the opcode, for logs and debugging.
+    pub fn name(self) -> Option<&'static str> {
+        const NAMES: [&str; 0x25] = [
+            "GET", "SET", "ADD", "REPLACE", "DELETE", "INCREMENT", "DECREMENT", "QUIT", "FLUSH",
+            "GETQ", "NOOP", "VERSION", "GETK", "GETKQ", "APPEND", "PREPEND", "STAT", "SETQ",
+            "ADDQ", "REPLACEQ", "DELETEQ", "INCREMENTQ", "DECREMENTQ", "QUITQ", "FLUSHQ",
+            "APPENDQ", "PREPENDQ", "VERBOSITY", "TOUCH", "GAT", "GATQ", "", "SASL_LIST_MECHS",
+            "SASL_AUTH", "SASL_STEP", "GATK", "GATKQ",
+        ];
+        NAMES
+            .get(usize::from(self.0))
+            .copied()
+            .filter(|n| !n.is_empty())
+    }
+}
+
+impl fmt::Debug for Opcode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "{name}"),
+            None => write!(f, "Opcode({:#04x})", self.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_constants() {
+        assert_eq!(Opcode::GATKQ.name(), Some("GATKQ"));
+        assert_eq!(Opcode::SETQ.name(), Some("SETQ"));
+        assert_eq!(Opcode(0x1f).name(), None);
+        assert_eq!(format!("{:?}", Opcode(0x99)), "Opcode(0x99)");
+        assert_eq!(format!("{:?}", Opcode::TOUCH), "TOUCH");
+    }
+}

@@ -1,0 +1,353 @@
+//! The coordinator (the seed's `Server` plus the pure half of its `ConnectionManager`): the
+//! connection table, limits, idle deadlines, backpressure and the queue of driver instructions.
+
+mod slab;
+
+use std::collections::VecDeque;
+
+use crate::buffer::BufferPool;
+use crate::config::Config;
+use crate::conn::{ConnState, Connection, process};
+use crate::dispatch::Dispatch;
+use crate::id::ConnId;
+use crate::output::{AcceptError, CloseReason, Interest, Output};
+use crate::service::Service;
+use crate::stats::ServerStats;
+use crate::time::{MonotonicClock, Timestamp};
+use slab::ConnSlab;
+
+/// Output left over after a partial write is moved to the front of its buffer once this much of it
+/// has been sent, so a slow reader's buffer does not grow without bound.
+const COMPACT_AFTER: usize = 64 << 10;
+
+/// A memcached-compatible server without I/O.
+///
+/// A driver owns the sockets and the clock and calls, in a loop:
+/// 1. `poll_timeout()`: the next deadline; wait for socket readiness at most until then.
+/// 2. `accept(now)` for each new socket (close the socket on `Err`); `handle_input(id, now, bytes)`
+///    for each read; `handle_eof(id, now)` when a read returns 0; `handle_io_error(id, now)` when
+///    the socket fails; `handle_timeout(now)` when the deadline passed (early calls are harmless).
+/// 3. `poll_output()` until `None`: on `Transmit(id)` write `outbound(id)` and report what was
+///    written with `consume_outbound(id, n, now)`; on `Close(id, _)` close the socket.
+/// 4. `interest(id)` says whether to wait for readability and writability of each socket.
+///
+/// Every method takes the time as an argument; time that goes backwards is treated as the latest
+/// time seen. Calls with a stale id (a closed connection) do nothing.
+pub struct Server<S> {
+    config: Config,
+    service: S,
+    conns: ConnSlab,
+    pool: BufferPool,
+    outputs: VecDeque<Output>,
+    stats: ServerStats,
+    clock: MonotonicClock,
+    started: Timestamp,
+    /// No connection's idle deadline is earlier than this; `None` when there are no deadlines.
+    next_sweep: Option<Timestamp>,
+    shutting_down: bool,
+    stat_scratch: String,
+}
+
+impl<S: Service> Server<S> {
+    /// Memory only: no sockets, no clock. `now` is the start time STAT's uptime counts from.
+    pub fn new(config: Config, service: S, now: Timestamp) -> Server<S> {
+        let pool = BufferPool::new(config.max_connections.min(1024));
+        Server {
+            config,
+            service,
+            conns: ConnSlab::default(),
+            pool,
+            outputs: VecDeque::new(),
+            stats: ServerStats::default(),
+            clock: MonotonicClock::new(now),
+            started: now,
+            next_sweep: None,
+            shutting_down: false,
+            stat_scratch: String::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn service(&self) -> &S {
+        &self.service
+    }
+
+    pub fn service_mut(&mut self) -> &mut S {
+        &mut self.service
+    }
+
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
+    }
+
+    /// Open connections, including those closing but not yet reported closed.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn connections(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns.ids()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
+    /// Registers a new connection, or refuses it when at `max_connections` or shutting down.
+    pub fn accept(&mut self, now: Timestamp) -> Result<ConnId, AcceptError> {
+        let now = self.clock.advance(now);
+        if self.shutting_down {
+            return Err(AcceptError::ShuttingDown);
+        }
+        if self.conns.len() >= self.config.max_connections {
+            self.stats.rejected_connections += 1;
+            return Err(AcceptError::AtCapacity(self.config.max_connections));
+        }
+        self.stats.curr_connections += 1;
+        self.stats.total_connections += 1;
+        if let Some(timeout) = self.config.idle_timeout {
+            let deadline = now.saturating_add_millis(timeout.as_millis() as u64);
+            self.next_sweep = Some(self.next_sweep.map_or(deadline, |t| t.min(deadline)));
+        }
+        Ok(self.conns.insert(Connection::new(now)))
+    }
+
+    /// Bytes read from the connection. Every complete request among them (and among bytes kept
+    /// from earlier calls) is processed now, in order, unless backpressure or closing stops it.
+    pub fn handle_input(&mut self, id: ConnId, now: Timestamp, bytes: &[u8]) {
+        let now = self.clock.advance(now);
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if conn.closed {
+            return;
+        }
+        self.stats.bytes_read += bytes.len() as u64;
+        conn.last_active = now;
+        if conn.closing.is_some() {
+            return;
+        }
+        if conn.output.capacity() == 0 {
+            conn.output = self.pool.take();
+        }
+        let mut d = Dispatch {
+            service: &mut self.service,
+            stats: &mut self.stats,
+            config: &mut self.config,
+            scratch: &mut self.stat_scratch,
+            started: self.started,
+            now,
+        };
+        if conn.input.is_empty() {
+            // The common case: parse straight from the caller's buffer, copy only a leftover.
+            let used = process(conn, bytes, &mut d);
+            if used < bytes.len() {
+                conn.input = self.pool.take();
+                conn.input.extend_from_slice(&bytes[used..]);
+            }
+        } else {
+            conn.input.extend_from_slice(bytes);
+            resume(conn, &mut d, &mut self.pool);
+        }
+        self.settle(id);
+    }
+
+    /// The peer closed its sending side: what it sent has been processed; deliver pending output,
+    /// then close. A partial request is dropped.
+    pub fn handle_eof(&mut self, id: ConnId, now: Timestamp) {
+        self.clock.advance(now);
+        if let Some(conn) = self.conns.get_mut(id) {
+            if conn.closing.is_none() {
+                conn.closing = Some(CloseReason::PeerClosed);
+            }
+            self.settle(id);
+        }
+    }
+
+    /// The socket failed: close at once, dropping pending output.
+    pub fn handle_io_error(&mut self, id: ConnId, now: Timestamp) {
+        self.clock.advance(now);
+        self.close_now(id, CloseReason::IoError);
+    }
+
+    /// Closes connections whose idle deadline has passed. Calling it early does nothing.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let now = self.clock.advance(now);
+        let (Some(timeout), Some(sweep)) = (self.config.idle_timeout, self.next_sweep) else {
+            return;
+        };
+        if now < sweep {
+            return;
+        }
+        let timeout_ms = timeout.as_millis() as u64;
+        let mut expired = Vec::new();
+        let mut next: Option<Timestamp> = None;
+        for (id, conn) in self.conns.iter_mut() {
+            if conn.closed {
+                continue;
+            }
+            let deadline = conn.last_active.saturating_add_millis(timeout_ms);
+            if deadline <= now {
+                expired.push(id);
+            } else {
+                next = Some(next.map_or(deadline, |t| t.min(deadline)));
+            }
+        }
+        self.next_sweep = next;
+        for id in expired {
+            self.close_now(id, CloseReason::IdleTimeout);
+        }
+    }
+
+    /// The earliest time `handle_timeout` has work to do, if any.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.next_sweep
+    }
+
+    /// The next instruction for the driver. When a `Close` is returned the connection is gone.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        let output = self.outputs.pop_front()?;
+        if let Output::Close(id, _) = output {
+            if let Some(conn) = self.conns.remove(id) {
+                self.stats.curr_connections -= 1;
+                self.pool.give(conn.input);
+                self.pool.give(conn.output);
+            }
+        }
+        Some(output)
+    }
+
+    /// The connection's unsent output (empty for unknown or closed ids).
+    pub fn outbound(&self, id: ConnId) -> &[u8] {
+        self.conns
+            .get(id)
+            .filter(|c| !c.closed)
+            .map_or(&[][..], |c| c.outbound())
+    }
+
+    /// The driver wrote the first `n` bytes of `outbound(id)`. Input that backpressure held back is
+    /// processed once the output falls below the bound again.
+    pub fn consume_outbound(&mut self, id: ConnId, n: usize, now: Timestamp) {
+        let now = self.clock.advance(now);
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if conn.closed {
+            return;
+        }
+        let n = n.min(conn.pending());
+        self.stats.bytes_written += n as u64;
+        conn.sent += n;
+        if n > 0 {
+            conn.last_active = now;
+        }
+        if conn.pending() == 0 {
+            conn.output.clear();
+            conn.sent = 0;
+            conn.transmit_queued = false;
+        } else if conn.sent >= COMPACT_AFTER {
+            conn.output.drain(..conn.sent);
+            conn.sent = 0;
+        }
+        if !conn.input.is_empty() && conn.closing.is_none() && !conn.over_limit(self.config.output_limit) {
+            let mut d = Dispatch {
+                service: &mut self.service,
+                stats: &mut self.stats,
+                config: &mut self.config,
+                scratch: &mut self.stat_scratch,
+                started: self.started,
+                now,
+            };
+            resume(conn, &mut d, &mut self.pool);
+        }
+        self.settle(id);
+    }
+
+    /// Which readiness to wait for on the connection's socket.
+    pub fn interest(&self, id: ConnId) -> Interest {
+        self.conns
+            .get(id)
+            .map_or(Interest::default(), |c| c.interest(self.config.output_limit))
+    }
+
+    /// The connection's state, `None` once its `Close` has been polled.
+    pub fn state(&self, id: ConnId) -> Option<ConnState> {
+        self.conns.get(id).map(|c| c.state(self.config.output_limit))
+    }
+
+    /// Graceful shutdown: refuse new connections, read no more requests, and close each connection
+    /// once its pending output is delivered. The driver bounds how long it waits for that.
+    pub fn begin_shutdown(&mut self, now: Timestamp) {
+        self.clock.advance(now);
+        self.shutting_down = true;
+        let ids: Vec<ConnId> = self.conns.ids().collect();
+        for id in ids {
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.closing.get_or_insert(CloseReason::Shutdown);
+            }
+            self.settle(id);
+        }
+    }
+
+    /// After any change to a connection: queue a `Transmit` for new output, return idle buffers to
+    /// the pool, and issue the `Close` of a closing connection whose output is delivered.
+    fn settle(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if conn.closed {
+            return;
+        }
+        if conn.pending() > 0 {
+            if !conn.transmit_queued {
+                conn.transmit_queued = true;
+                self.outputs.push_back(Output::Transmit(id));
+            }
+            return;
+        }
+        if conn.output.capacity() > 0 {
+            self.pool.give(std::mem::take(&mut conn.output));
+            conn.sent = 0;
+        }
+        if let Some(reason) = conn.closing {
+            self.close_now(id, reason);
+        }
+    }
+
+    fn close_now(&mut self, id: ConnId, reason: CloseReason) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if conn.closed {
+            return;
+        }
+        conn.closed = true;
+        conn.closing.get_or_insert(reason);
+        self.pool.give(std::mem::take(&mut conn.input));
+        self.pool.give(std::mem::take(&mut conn.output));
+        conn.sent = 0;
+        self.outputs.push_back(Output::Close(id, reason));
+    }
+}
+
+/// Processes a connection's buffered input and keeps what is left, returning the buffer to the pool
+/// once it is empty.
+fn resume<S: Service>(conn: &mut Connection, d: &mut Dispatch<'_, S>, pool: &mut BufferPool) {
+    let input = std::mem::take(&mut conn.input);
+    if conn.output.capacity() == 0 {
+        conn.output = pool.take();
+    }
+    let used = process(conn, &input, d);
+    let mut input = input;
+    input.drain(..used);
+    if input.is_empty() {
+        pool.give(input);
+    } else {
+        conn.input = input;
+    }
+}

@@ -1,0 +1,62 @@
+//! The boundary between connection handling and the data behind it: the `Service` trait, the typed
+//! `Outcome` of a command, and the `StatSink` that statistics are written to.
+//!
+//! Keeping this boundary narrow is what lets another store (a sharded one shared by several event
+//! loops, a proxy, a test double) sit behind the same connection code.
+
+use std::fmt::Display;
+
+use crate::protocol::{Command, Status, StoreMode};
+use crate::time::Timestamp;
+
+/// What a data command did. Borrowed values point into the service's storage and are copied into
+/// the connection's output before the service is touched again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome<'s> {
+    /// Stored, deleted or flushed; `cas` is the item's new CAS (0 where memcached sends 0).
+    Done { cas: u64 },
+    /// A GET/GAT hit.
+    Value { flags: u32, cas: u64, value: &'s [u8] },
+    /// A TOUCH hit.
+    Touched { flags: u32, cas: u64 },
+    /// The new value of an INCR/DECR.
+    Counter { value: u64, cas: u64 },
+    /// The command failed with this status.
+    Failed(Status),
+}
+
+/// Which statistics a STAT request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatGroup {
+    General,
+    Settings,
+    Items,
+    Slabs,
+    Sizes,
+}
+
+/// Receives `name value` statistics lines, in order.
+pub trait StatSink {
+    fn stat(&mut self, name: &str, value: &dyn Display);
+}
+
+/// A cache behind the connections. All calls are synchronous and take the caller's time.
+pub trait Service {
+    /// Runs a data command (GET*, GAT*, TOUCH, stores, DELETE, INCR/DECR, FLUSH). Protocol-level
+    /// commands (NOOP, VERSION, QUIT, STAT, VERBOSITY) are the server's and never arrive here.
+    fn execute(&mut self, command: &Command<'_>, now: Timestamp) -> Outcome<'_>;
+
+    /// Whether an item of these sizes may be stored at all. Asked before the value is buffered,
+    /// so a value that can never fit is discarded as it streams in instead of being held.
+    fn admits(&self, key_len: usize, value_len: usize, flags: u32) -> bool;
+
+    /// A storage command whose value `admits` refused: answer it (memcached also drops the old
+    /// item under the key for SET, so stale data cannot outlive a failed overwrite).
+    fn reject_too_large(&mut self, mode: StoreMode, key: &[u8], now: Timestamp) -> Outcome<'_>;
+
+    /// Writes the service's statistics of a group.
+    fn stats(&self, group: StatGroup, now: Timestamp, sink: &mut dyn StatSink);
+
+    /// STAT reset: zero the resettable counters.
+    fn reset_stats(&mut self);
+}
