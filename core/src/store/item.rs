@@ -1,0 +1,285 @@
+//! The byte layout of one item inside a slab chunk or a large item's box.
+//!
+//! ```text
+//! offset  size  field
+//!  0      8     cas            (u64 LE)
+//!  8      4     exptime        (u32 LE, unix seconds, 0 = never)
+//! 12      4     value length   (u32 LE)
+//! 16      1     key length     (1..=250)
+//! 17      1     bits           (USED, ACCESSED, FETCHED, HAS_FLAGS, STALE, TOKEN_SENT)
+//! 18      4     last access    (u32 LE, unix seconds)
+//! 22      4     flags          (u32 LE, present only when HAS_FLAGS, i.e. flags != 0)
+//! then the key, then the value
+//! ```
+//!
+//! A free slab chunk has `bits == 0` (no USED) and reuses bytes 0..8 as its free-list links,
+//! so a zeroed page is a page of free chunks.
+
+use super::{ItemMeta, ItemRef};
+
+pub(crate) const HEADER: usize = 22;
+const LAST_ACCESS_AT: usize = 18;
+const FLAGS_LEN: usize = 4;
+const BITS_AT: usize = 17;
+
+/// The chunk holds an item (clear: the chunk is free).
+pub(crate) const USED: u8 = 1;
+/// CLOCK's second-chance bit, set by `find`, cleared by a passing hand.
+pub(crate) const ACCESSED: u8 = 2;
+/// The item was read by a client at least once (for the `*_unfetched` counters).
+pub(crate) const FETCHED: u8 = 4;
+/// Bytes 22..26 hold nonzero flags.
+pub(crate) const HAS_FLAGS: u8 = 8;
+/// Invalidated by a meta delete or store with `I`: served, but flagged stale.
+pub(crate) const STALE: u8 = 16;
+/// A meta-protocol recache token was handed out for this item.
+pub(crate) const TOKEN_SENT: u8 = 32;
+
+/// Bytes an item occupies in its chunk or box.
+pub(crate) fn stored_len(key_len: usize, value_len: usize, flags: u32) -> usize {
+    HEADER + if flags != 0 { FLAGS_LEN } else { 0 } + key_len + value_len
+}
+
+/// Why a stored item no longer counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Death {
+    Expired,
+    Flushed,
+}
+
+/// What decides whether an item is alive: the caller's clock and the flush threshold.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Liveness {
+    pub(crate) now: u32,
+    pub(crate) flush_threshold: Option<u64>,
+}
+
+impl Liveness {
+    /// Flushed wins over expired, as in memcached's `do_item_get`.
+    pub(crate) fn death(&self, buf: &[u8]) -> Option<Death> {
+        if self.flush_threshold.is_some_and(|t| cas(buf) <= t) {
+            return Some(Death::Flushed);
+        }
+        let exptime = exptime(buf);
+        if exptime != 0 && exptime <= self.now {
+            return Some(Death::Expired);
+        }
+        None
+    }
+}
+
+fn read_u32(buf: &[u8], at: usize) -> u32 {
+    let mut b = [0; 4];
+    b.copy_from_slice(&buf[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+fn read_u64(buf: &[u8], at: usize) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&buf[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+pub(crate) fn write_u32(buf: &mut [u8], at: usize, v: u32) {
+    buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+pub(crate) fn read_link(buf: &[u8], at: usize) -> u32 {
+    read_u32(buf, at)
+}
+
+pub(crate) fn bits(buf: &[u8]) -> u8 {
+    buf[BITS_AT]
+}
+
+pub(crate) fn set_bits(buf: &mut [u8], bits: u8) {
+    buf[BITS_AT] = bits;
+}
+
+pub(crate) fn is_used(buf: &[u8]) -> bool {
+    bits(buf) & USED != 0
+}
+
+pub(crate) fn cas(buf: &[u8]) -> u64 {
+    read_u64(buf, 0)
+}
+
+pub(crate) fn exptime(buf: &[u8]) -> u32 {
+    read_u32(buf, 8)
+}
+
+pub(crate) fn set_exptime(buf: &mut [u8], exptime: u32) {
+    write_u32(buf, 8, exptime);
+}
+
+pub(crate) fn set_cas(buf: &mut [u8], cas: u64) {
+    buf[0..8].copy_from_slice(&cas.to_le_bytes());
+}
+
+pub(crate) fn set_last_access(buf: &mut [u8], now: u32) {
+    write_u32(buf, LAST_ACCESS_AT, now);
+}
+
+fn value_len(buf: &[u8]) -> usize {
+    read_u32(buf, 12) as usize
+}
+
+fn key_len(buf: &[u8]) -> usize {
+    usize::from(buf[16])
+}
+
+fn flags(buf: &[u8]) -> u32 {
+    if bits(buf) & HAS_FLAGS != 0 {
+        read_u32(buf, HEADER)
+    } else {
+        0
+    }
+}
+
+fn key_at(buf: &[u8]) -> usize {
+    if bits(buf) & HAS_FLAGS != 0 {
+        HEADER + FLAGS_LEN
+    } else {
+        HEADER
+    }
+}
+
+pub(crate) fn key(buf: &[u8]) -> &[u8] {
+    let at = key_at(buf);
+    &buf[at..at + key_len(buf)]
+}
+
+/// Bytes 0..stored_len of the item, i.e. without the chunk's unused tail.
+pub(crate) fn stored(buf: &[u8]) -> usize {
+    key_at(buf) + key_len(buf) + value_len(buf)
+}
+
+/// memcached's accounting size of the item held in `buf`.
+pub(crate) fn accounted_size(buf: &[u8]) -> usize {
+    super::Store::item_size(key_len(buf), value_len(buf), flags(buf))
+}
+
+pub(crate) fn view(buf: &[u8]) -> ItemRef<'_> {
+    debug_assert!(is_used(buf), "reading a free chunk");
+    let key_at = key_at(buf);
+    let value_at = key_at + key_len(buf);
+    ItemRef {
+        key: &buf[key_at..value_at],
+        value: &buf[value_at..value_at + value_len(buf)],
+        flags: flags(buf),
+        exptime: exptime(buf),
+        cas: cas(buf),
+        last_access: read_u32(buf, LAST_ACCESS_AT),
+        fetched: bits(buf) & FETCHED != 0,
+        stale: bits(buf) & STALE != 0,
+        token_sent: bits(buf) & TOKEN_SENT != 0,
+    }
+}
+
+/// Writes a fresh item (not accessed, not fetched, last accessed `now`) at the start of `buf`.
+/// `buf` must hold at least `stored_len(..)` bytes; the key is 1..=250 bytes and the value
+/// fits in a u32 (the caller checked both).
+pub(crate) fn write(buf: &mut [u8], key: &[u8], meta: ItemMeta, value: &[u8], now: u32) {
+    buf[0..8].copy_from_slice(&meta.cas.to_le_bytes());
+    write_u32(buf, 8, meta.exptime);
+    // The caller rejected values over u32::MAX bytes (`Store::fits`).
+    write_u32(buf, 12, value.len() as u32);
+    // The caller asserted 1..=250.
+    buf[16] = key.len() as u8;
+    write_u32(buf, LAST_ACCESS_AT, now);
+    let mut at = HEADER;
+    let mut b = USED;
+    if meta.flags != 0 {
+        b |= HAS_FLAGS;
+        write_u32(buf, HEADER, meta.flags);
+        at += FLAGS_LEN;
+    }
+    buf[BITS_AT] = b;
+    buf[at..at + key.len()].copy_from_slice(key);
+    at += key.len();
+    buf[at..at + value.len()].copy_from_slice(value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_round_trip_without_and_with_flags() {
+        let mut buf = [0xAAu8; 64];
+        let meta = ItemMeta {
+            flags: 0,
+            exptime: 77,
+            cas: 0x0102_0304_0506_0708,
+        };
+        write(&mut buf, b"key", meta, b"value", 0);
+        assert_eq!(stored(&buf), HEADER + 3 + 5);
+        let r = view(&buf);
+        assert_eq!(
+            (r.key, r.value, r.flags, r.exptime, r.cas),
+            (&b"key"[..], &b"value"[..], 0, 77, meta.cas)
+        );
+        assert_eq!(bits(&buf), USED);
+
+        let meta = ItemMeta {
+            flags: 0xDEAD_BEEF,
+            exptime: 0,
+            cas: 9,
+        };
+        write(&mut buf, b"k", meta, b"", 0);
+        assert_eq!(stored(&buf), HEADER + 4 + 1);
+        let r = view(&buf);
+        assert_eq!(
+            (r.key, r.value, r.flags, r.exptime, r.cas),
+            (&b"k"[..], &b""[..], 0xDEAD_BEEF, 0, 9)
+        );
+        assert_eq!(bits(&buf), USED | HAS_FLAGS);
+    }
+
+    #[test]
+    fn liveness_rules() {
+        let mut buf = [0u8; 32];
+        write(
+            &mut buf,
+            b"k",
+            ItemMeta {
+                flags: 0,
+                exptime: 100,
+                cas: 5,
+            },
+            b"",
+            0,
+        );
+        let at = |now, flush| {
+            Liveness {
+                now,
+                flush_threshold: flush,
+            }
+            .death(&buf)
+        };
+        assert_eq!(at(99, None), None);
+        assert_eq!(at(100, None), Some(Death::Expired));
+        assert_eq!(at(99, Some(4)), None);
+        assert_eq!(at(99, Some(5)), Some(Death::Flushed));
+        assert_eq!(at(200, Some(5)), Some(Death::Flushed));
+        write(
+            &mut buf,
+            b"k",
+            ItemMeta {
+                flags: 0,
+                exptime: 0,
+                cas: 5,
+            },
+            b"",
+            0,
+        );
+        assert_eq!(
+            Liveness {
+                now: u32::MAX,
+                flush_threshold: None
+            }
+            .death(&buf),
+            None
+        );
+    }
+}

@@ -1,0 +1,411 @@
+//! The built-in cache's storage engine: a memory-bounded key/value item store with a small
+//! per-item overhead, memcached-style slab classes and CLOCK eviction.
+//!
+//! The store is pure: time comes in as `now` (unix seconds) on the calls that need it, the
+//! hash seed comes from the config, and nothing here does I/O, spawns threads or reads a clock.
+//!
+//! How the pieces fit:
+//! - `item`: the bytes of one item (18-byte header, optional flags, key, value).
+//! - `slab`: 1 MiB pages cut into fixed chunks per size class (items up to 16 KiB).
+//! - `large`: bigger items, one exact-size box each.
+//! - `loc`: the `u32` naming where an item lives (page+chunk, or large-table index).
+//! - `index`: an open-addressing table of those `u32`s, keyed by the key inside each item.
+//! - `memory`: slab chunks and large boxes behind one location-addressed view.
+//! - `alloc`: where a new item's memory comes from, and who gets evicted for it.
+//!
+//! Memory accounting: `memory_used` counts slab pages (whole, used or not) and the boxes of
+//! large items, and never exceeds `memory_limit`. The index (4 bytes per slot, at most 80%
+//! full) and the fixed bookkeeping live outside that budget, as memcached's hash table does.
+
+mod alloc;
+mod index;
+mod item;
+mod large;
+mod loc;
+mod memory;
+mod slab;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use index::Index;
+use item::{Death, Liveness};
+use loc::Loc;
+use memory::Memory;
+
+/// Longest key memcached accepts (`KEY_MAX_LENGTH`).
+const MAX_KEY_LEN: usize = 250;
+
+/// How big the store may get and how it hashes keys.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreConfig {
+    /// Bytes of item memory (slab pages plus large items) the store may hold.
+    /// Below 1 MiB no slab page fits, so only large items could be stored.
+    pub memory_limit: usize,
+    /// Largest accepted [`Store::item_size`] (memcached's `-I`, default 1 MiB).
+    pub item_size_max: usize,
+    /// Seed of the index's hash; randomise it to resist hash flooding.
+    pub hash_seed: u64,
+}
+
+/// A handle to a stored item, returned by [`Store::find`] and [`Store::insert`].
+///
+/// It is valid until the next call that can move or drop items: `insert`, `remove`, and a
+/// `find` that removes a dead item. Reading or marking it after that is a caller bug (it may
+/// panic or name another item).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemId(u32);
+
+/// What the caller stores alongside a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemMeta {
+    pub flags: u32,
+    /// Absolute unix seconds; 0 means never.
+    pub exptime: u32,
+    pub cas: u64,
+}
+
+/// A borrowed view of a stored item.
+#[derive(Clone, Copy, Debug)]
+pub struct ItemRef<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub flags: u32,
+    pub exptime: u32,
+    pub cas: u64,
+    /// Unix seconds of the last `find`/`bump` (or the store).
+    pub last_access: u32,
+    /// A client has read it.
+    pub fetched: bool,
+    /// Invalidated by the meta protocol, still served.
+    pub stale: bool,
+    /// A meta recache token was handed out for it.
+    pub token_sent: bool,
+}
+
+/// Why [`Store::find`] found no live item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Miss {
+    /// No item has that key.
+    Absent,
+    /// The item's exptime passed; it has now been removed.
+    Expired,
+    /// The item predates the flush threshold; it has now been removed.
+    Flushed,
+}
+
+/// Why [`Store::insert`] stored nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("item too large")]
+    TooLarge,
+    #[error("out of memory")]
+    OutOfMemory,
+}
+
+/// Counters in memcached's terms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub curr_items: u64,
+    pub total_items: u64,
+    /// Sum of [`Store::item_size`] over stored items.
+    pub bytes: u64,
+    /// Live items removed to make room.
+    pub evictions: u64,
+    /// Evictions of items never fetched.
+    pub evicted_unfetched: u64,
+    /// Expired items removed without ever having been fetched.
+    pub expired_unfetched: u64,
+    /// Dead (expired or flushed) items removed, by `find`, `insert` or eviction.
+    pub reclaimed: u64,
+    pub memory_used: u64,
+    pub memory_limit: u64,
+    /// Slab pages in use.
+    pub pages: u64,
+}
+
+/// The item store. See the module documentation for the design.
+pub struct Store {
+    index: Index,
+    mem: Memory,
+    memory_limit: usize,
+    item_size_max: usize,
+    /// None until the first flush, so that no cas value is dead before one.
+    flush_threshold: Option<u64>,
+    curr_items: u64,
+    total_items: u64,
+    bytes: u64,
+    evictions: u64,
+    evicted_unfetched: u64,
+    expired_unfetched: u64,
+    reclaimed: u64,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Allocates only a small index; pages come as items arrive.
+    pub fn new(config: StoreConfig) -> Store {
+        Store {
+            index: Index::new(config.hash_seed),
+            mem: Memory::new(),
+            memory_limit: config.memory_limit,
+            item_size_max: config.item_size_max,
+            flush_threshold: None,
+            curr_items: 0,
+            total_items: 0,
+            bytes: 0,
+            evictions: 0,
+            evicted_unfetched: 0,
+            expired_unfetched: 0,
+            reclaimed: 0,
+        }
+    }
+
+    /// memcached's accounting size of an item (items.c item_make_header + ITEM_ntotal as
+    /// PROTOCOL.md §12 gives it): 48 + key_len + 1 + (if flags != 0 {4} else {0}) + value_len
+    /// + 2 + 8. Used for the size limit and for `bytes`. Saturates instead of overflowing.
+    pub fn item_size(key_len: usize, value_len: usize, flags: u32) -> usize {
+        let flags_len = if flags != 0 { 4 } else { 0 };
+        (48 + 1 + flags_len + 2 + 8usize)
+            .saturating_add(key_len)
+            .saturating_add(value_len)
+    }
+
+    /// `item_size(..) <= item_size_max`.
+    pub fn fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        // The value length is stored as a u32; no sane item_size_max gets near that.
+        u32::try_from(value_len).is_ok()
+            && Self::item_size(key_len, value_len, flags) <= self.item_size_max
+    }
+
+    fn liveness(&self, now: u32) -> Liveness {
+        Liveness {
+            now,
+            flush_threshold: self.flush_threshold,
+        }
+    }
+
+    /// A live item for key, or why not; a dead one met on the way is removed (and counted in
+    /// `reclaimed`, plus `expired_unfetched` if it expired unread). Counts as an access: sets the
+    /// CLOCK bit and the last-access time.
+    pub fn find(&mut self, key: &[u8], now: u32) -> Result<ItemId, Miss> {
+        let id = self.peek(key, now)?;
+        self.bump(id, now);
+        Ok(id)
+    }
+
+    /// Records an access: the CLOCK bit and the last-access time.
+    pub fn bump(&mut self, id: ItemId, now: u32) {
+        let buf = self.mem.bytes_mut(id.0);
+        item::set_bits(buf, item::bits(buf) | item::ACCESSED);
+        item::set_last_access(buf, now);
+    }
+
+    /// `find` without counting as an access (meta `u`, and reading an item's state before a
+    /// request changes it).
+    pub fn peek(&mut self, key: &[u8], now: u32) -> Result<ItemId, Miss> {
+        let Some((slot, raw)) = self.index.find(key, &self.mem) else {
+            return Err(Miss::Absent);
+        };
+        let live = self.liveness(now);
+        let buf = self.mem.bytes_mut(raw);
+        match live.death(buf) {
+            None => Ok(ItemId(raw)),
+            Some(death) => {
+                self.count_dead(death, raw);
+                self.unlink_at(slot, raw);
+                self.mem.free(raw);
+                Err(match death {
+                    Death::Expired => Miss::Expired,
+                    Death::Flushed => Miss::Flushed,
+                })
+            }
+        }
+    }
+
+    /// The item behind `id`, which must come from `find`/`insert` since the last mutation.
+    pub fn item(&self, id: ItemId) -> ItemRef<'_> {
+        let buf = self.mem.bytes(id.0);
+        assert!(item::is_used(buf), "stale ItemId {:#x}", id.0);
+        item::view(buf)
+    }
+
+    /// Records that a client read the item (it no longer counts as `*_unfetched`).
+    pub fn mark_fetched(&mut self, id: ItemId) {
+        let buf = self.mem.bytes_mut(id.0);
+        item::set_bits(buf, item::bits(buf) | item::FETCHED);
+    }
+
+    /// Sets or clears the meta protocol's stale mark.
+    pub fn set_stale(&mut self, id: ItemId, stale: bool) {
+        self.set_bit(id, item::STALE, stale);
+    }
+
+    /// Sets or clears the meta protocol's recache-token mark.
+    pub fn set_token_sent(&mut self, id: ItemId, sent: bool) {
+        self.set_bit(id, item::TOKEN_SENT, sent);
+    }
+
+    fn set_bit(&mut self, id: ItemId, bit: u8, on: bool) {
+        let buf = self.mem.bytes_mut(id.0);
+        let bits = item::bits(buf);
+        item::set_bits(buf, if on { bits | bit } else { bits & !bit });
+    }
+
+    /// Gives the item a new CAS (a meta invalidation).
+    pub fn set_cas(&mut self, id: ItemId, cas: u64) {
+        item::set_cas(self.mem.bytes_mut(id.0), cas);
+    }
+
+    pub fn set_exptime(&mut self, id: ItemId, exptime: u32) {
+        item::set_exptime(self.mem.bytes_mut(id.0), exptime);
+    }
+
+    /// Stores key -> value, replacing any item with that key (live or dead; a dead one counts
+    /// as reclaimed). Evicts as needed.
+    /// `TooLarge` when `!fits(..)` (the old item under that key is left untouched then);
+    /// `OutOfMemory` when it cannot be made to fit even in an empty store (the old item is
+    /// also left untouched). On success `total_items += 1`.
+    ///
+    /// # Panics
+    /// If the key is empty or longer than 250 bytes: the protocol layer rejects those.
+    pub fn insert(
+        &mut self,
+        key: &[u8],
+        meta: ItemMeta,
+        value: &[u8],
+        now: u32,
+    ) -> Result<ItemId, StoreError> {
+        assert!(
+            (1..=MAX_KEY_LEN).contains(&key.len()),
+            "key length {} outside 1..=250",
+            key.len()
+        );
+        if !self.fits(key.len(), value.len(), meta.flags) {
+            return Err(StoreError::TooLarge);
+        }
+        let len = item::stored_len(key.len(), value.len(), meta.flags);
+        let class = slab::class_for(len);
+        if !self.could_ever_hold(len, class) {
+            return Err(StoreError::OutOfMemory);
+        }
+        let live = self.liveness(now);
+        // The old item goes first so that its memory is the first candidate for the new one.
+        if let Some((slot, raw)) = self.index.find(key, &self.mem) {
+            if let Some(death) = live.death(self.mem.bytes(raw)) {
+                self.count_dead(death, raw);
+            }
+            self.unlink_at(slot, raw);
+            self.mem.free(raw);
+        }
+        let raw = match class {
+            Some(class) => {
+                let raw = self.alloc_chunk(class, live)?;
+                item::write(self.mem.slabs.chunk_mut(raw), key, meta, value, now);
+                raw
+            }
+            None => {
+                self.make_room(len, live)?;
+                let mut data = vec![0u8; len].into_boxed_slice();
+                item::write(&mut data, key, meta, value, now);
+                Loc::Large(self.mem.large.insert(data)).encode()
+            }
+        };
+        self.index.insert(raw, &self.mem);
+        self.curr_items += 1;
+        self.total_items += 1;
+        self.bytes += Self::item_size(key.len(), value.len(), meta.flags) as u64;
+        Ok(ItemId(raw))
+    }
+
+    /// Deletes the item behind `id`.
+    pub fn remove(&mut self, id: ItemId) {
+        let slot = self.index.slot_of(id.0, &self.mem);
+        self.unlink_at(slot, id.0);
+        self.mem.free(id.0);
+    }
+
+    /// Items with cas <= threshold are dead from now on (lazy removal). Threshold only grows.
+    pub fn set_flush_threshold(&mut self, cas: u64) {
+        self.flush_threshold = Some(self.flush_threshold.map_or(cas, |t| t.max(cas)));
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            curr_items: self.curr_items,
+            total_items: self.total_items,
+            bytes: self.bytes,
+            evictions: self.evictions,
+            evicted_unfetched: self.evicted_unfetched,
+            expired_unfetched: self.expired_unfetched,
+            reclaimed: self.reclaimed,
+            memory_used: self.mem.used() as u64,
+            memory_limit: self.memory_limit as u64,
+            pages: self.mem.slabs.pages_in_use() as u64,
+        }
+    }
+
+    /// For sanity checks in tests and fuzzing: recomputes bytes / curr_items / memory from
+    /// scratch and panics with a message if they disagree with the counters or the limit is
+    /// exceeded. Walks every page, so it is slow on big stores.
+    pub fn check_invariants(&self) {
+        let mut items = 0u64;
+        let mut bytes = 0u64;
+        let mut visit = |raw: u32, buf: &[u8]| {
+            items += 1;
+            bytes += item::accounted_size(buf) as u64;
+            let found = self.index.find(item::key(buf), &self.mem).map(|(_, r)| r);
+            assert_eq!(
+                found,
+                Some(raw),
+                "item at {raw:#x} not indexed under its key"
+            );
+        };
+        self.mem.slabs.check(&mut visit);
+        self.mem
+            .large
+            .check(|index, buf| visit(Loc::Large(index).encode(), buf));
+        self.index.check(&self.mem);
+        assert_eq!(items, self.curr_items, "curr_items counter");
+        assert_eq!(
+            self.index.len() as u64,
+            self.curr_items,
+            "index size vs curr_items"
+        );
+        assert_eq!(bytes, self.bytes, "bytes counter");
+        assert!(
+            self.total_items >= self.curr_items,
+            "total_items below curr_items"
+        );
+        let used = self.mem.used();
+        assert!(
+            used <= self.memory_limit,
+            "memory used {used} exceeds the limit {}",
+            self.memory_limit
+        );
+    }
+
+    /// Takes the item at `slot`/`raw` out of the index and the counters; its memory is the
+    /// caller's to free or reuse.
+    fn unlink_at(&mut self, slot: usize, raw: u32) {
+        let size = item::accounted_size(self.mem.bytes(raw));
+        self.index.remove_at(slot, &self.mem);
+        self.curr_items -= 1;
+        self.bytes -= size as u64;
+    }
+
+    fn count_dead(&mut self, death: Death, raw: u32) {
+        self.reclaimed += 1;
+        if death == Death::Expired && item::bits(self.mem.bytes(raw)) & item::FETCHED == 0 {
+            self.expired_unfetched += 1;
+        }
+    }
+}
