@@ -30,7 +30,10 @@ impl BufferPool {
 
     /// Returns a buffer; a capacity-less one (never taken) is ignored.
     pub(crate) fn give(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() == 0 || buf.capacity() > MAX_POOLED_CAPACITY || self.free.len() >= self.max_pooled {
+        if buf.capacity() == 0
+            || buf.capacity() > MAX_POOLED_CAPACITY
+            || self.free.len() >= self.max_pooled
+        {
             return;
         }
         buf.clear();

@@ -2,6 +2,16 @@
 
 use std::time::Duration;
 
+/// Which protocols a connection may speak (memcached `-B`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProtocolMode {
+    /// The first byte decides: 0x80 makes the connection binary, anything else text.
+    #[default]
+    Auto,
+    Binary,
+    Ascii,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Connections open at once; one more is refused (memcached `-c`, default 1024).
@@ -18,6 +28,8 @@ pub struct Config {
     pub pid: u32,
     /// The verbosity level reported by STAT settings, changed by VERBOSITY.
     pub verbosity: u32,
+    /// Which protocols connections may speak.
+    pub protocol: ProtocolMode,
 }
 
 impl Default for Config {
@@ -29,6 +41,7 @@ impl Default for Config {
             version: "1.6.18".to_owned(),
             pid: 0,
             verbosity: 0,
+            protocol: ProtocolMode::Auto,
         }
     }
 }

@@ -27,11 +27,11 @@ pub mod store;
 mod time;
 
 pub use cache::{Cache, CacheConfig};
-pub use config::Config;
+pub use config::{Config, ProtocolMode};
 pub use conn::ConnState;
 pub use id::ConnId;
 pub use output::{AcceptError, CloseReason, Interest, Output};
 pub use server::Server;
-pub use service::{Outcome, Service, StatGroup, StatSink};
+pub use service::{ItemView, Outcome, Service, StatGroup, StatSink};
 pub use stats::ServerStats;
 pub use time::Timestamp;

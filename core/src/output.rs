@@ -25,6 +25,10 @@ pub enum CloseReason {
     IdleTimeout,
     /// The request stream cannot be parsed; memcached's error reply (if any) went out first.
     Protocol(FrameError),
+    /// A text command line without "\n" grew past its limit.
+    LineTooLong,
+    /// The first line was an HTTP request: not a memcached client.
+    HttpRequest,
     /// The server is shutting down.
     Shutdown,
 }

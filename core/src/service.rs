@@ -16,13 +16,41 @@ pub enum Outcome<'s> {
     /// Stored, deleted or flushed; `cas` is the item's new CAS (0 where memcached sends 0).
     Done { cas: u64 },
     /// A GET/GAT hit.
-    Value { flags: u32, cas: u64, value: &'s [u8] },
+    Value {
+        flags: u32,
+        cas: u64,
+        value: &'s [u8],
+    },
     /// A TOUCH hit.
     Touched { flags: u32, cas: u64 },
     /// The new value of an INCR/DECR.
     Counter { value: u64, cas: u64 },
+    /// A meta-protocol hit: the item with everything `mg`/`ma` can report about it.
+    Item(ItemView<'s>),
     /// The command failed with this status.
     Failed(Status),
+}
+
+/// What the meta protocol can learn about an item, as it was before the request touched it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemView<'s> {
+    pub value: &'s [u8],
+    pub flags: u32,
+    pub cas: u64,
+    /// Absolute expiry in Unix seconds, 0 = never (after any TTL change by this request).
+    pub exptime: u32,
+    /// Seconds since the item was last accessed.
+    pub idle_secs: u32,
+    /// Whether it had been fetched before.
+    pub fetched: bool,
+    /// Marked stale by an invalidation (`md`/`ms` with `I`).
+    pub stale: bool,
+    /// A recache token had already been handed out for it.
+    pub token_sent: bool,
+    /// This request won the recache token (created it, found it stale, or its TTL under `R`).
+    pub won: bool,
+    /// memcached's accounting size of the item.
+    pub size: usize,
 }
 
 /// Which statistics a STAT request asks for.

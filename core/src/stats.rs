@@ -22,7 +22,13 @@ impl ServerStats {
         };
     }
 
-    pub(crate) fn write_general(&self, config: &Config, started: Timestamp, now: Timestamp, sink: &mut dyn StatSink) {
+    pub(crate) fn write_general(
+        &self,
+        config: &Config,
+        started: Timestamp,
+        now: Timestamp,
+        sink: &mut dyn StatSink,
+    ) {
         sink.stat("pid", &config.pid);
         sink.stat("uptime", &(now.as_secs().saturating_sub(started.as_secs())));
         sink.stat("time", &now.as_secs());
@@ -46,6 +52,13 @@ impl ServerStats {
             &config.idle_timeout.map_or(0, |t| t.as_secs()),
         );
         sink.stat("domain_socket", &"NULL");
-        sink.stat("binding_protocol", &"binary");
+        sink.stat(
+            "binding_protocol",
+            &match config.protocol {
+                crate::config::ProtocolMode::Auto => "auto-negotiate",
+                crate::config::ProtocolMode::Binary => "binary",
+                crate::config::ProtocolMode::Ascii => "ascii",
+            },
+        );
     }
 }

@@ -74,8 +74,14 @@ mod tests {
     #[test]
     fn clock_clamps_backwards_time() {
         let mut clock = MonotonicClock::new(Timestamp::from_secs(10));
-        assert_eq!(clock.advance(Timestamp::from_secs(5)), Timestamp::from_secs(10));
-        assert_eq!(clock.advance(Timestamp::from_millis(10_500)), Timestamp::from_millis(10_500));
+        assert_eq!(
+            clock.advance(Timestamp::from_secs(5)),
+            Timestamp::from_secs(10)
+        );
+        assert_eq!(
+            clock.advance(Timestamp::from_millis(10_500)),
+            Timestamp::from_millis(10_500)
+        );
     }
 
     #[test]

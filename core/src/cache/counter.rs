@@ -7,9 +7,9 @@ fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// Parses a stored value as memcached's `safe_strtoull` does on the item data (which ends in
-/// "\r\n"): leading white space and a sign are accepted, the number must be followed by white
-/// space or the end, and a negative number is refused. `None` means "non-numeric".
+/// Parses a stored value as memcached's `safe_strtoull` does on the item data: leading white
+/// space and a sign are accepted, at least one digit is required, the number must be followed by
+/// white space, a NUL or the end, and a negative number is refused. `None` means "non-numeric".
 pub fn parse_counter(value: &[u8]) -> Option<u64> {
     if value.is_empty() {
         return None;
@@ -32,14 +32,12 @@ pub fn parse_counter(value: &[u8]) -> Option<u64> {
         n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
         i += 1;
     }
-    // strtoull leaves its end pointer at the start when it read no digits; what follows must then be
-    // white space (the item's own "\r\n" counts, so an all-blank value reads as 0).
-    let end = if i == digits_start { 0 } else { i };
-    let terminated = match value.get(end) {
-        None => end != 0,
-        Some(&b) => is_c_space(b),
-    };
-    if !terminated {
+    // strtoull read nothing: non-numeric. Otherwise the number must end the value or be followed
+    // by white space or a NUL (the item's own "\r\n" ends it in memcached).
+    if i == digits_start {
+        return None;
+    }
+    if value.get(i).is_some_and(|&b| !is_c_space(b) && b != 0) {
         return None;
     }
     let n = if negative { n.wrapping_neg() } else { n };
@@ -94,7 +92,8 @@ mod tests {
         assert_eq!(parse_counter(b"-0"), Some(0));
         assert_eq!(parse_counter(b"-1"), None);
         assert_eq!(parse_counter(b""), None);
-        assert_eq!(parse_counter(b"   "), Some(0));
+        assert_eq!(parse_counter(b"   "), None);
+        assert_eq!(parse_counter(b"12\0junk"), Some(12));
         assert_eq!(parse_counter(b"abc"), None);
         assert_eq!(parse_counter(b"12abc"), None);
         assert_eq!(parse_counter(b"0x10"), None);

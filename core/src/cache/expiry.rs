@@ -26,8 +26,14 @@ mod tests {
     fn relative_absolute_and_never() {
         assert_eq!(absolute_exptime(0, 1000), 0);
         assert_eq!(absolute_exptime(10, 1000), 1010);
-        assert_eq!(absolute_exptime(RELATIVE_EXPTIME_MAX, 0), RELATIVE_EXPTIME_MAX);
-        assert_eq!(absolute_exptime(RELATIVE_EXPTIME_MAX + 1, 5), RELATIVE_EXPTIME_MAX + 1);
+        assert_eq!(
+            absolute_exptime(RELATIVE_EXPTIME_MAX, 0),
+            RELATIVE_EXPTIME_MAX
+        );
+        assert_eq!(
+            absolute_exptime(RELATIVE_EXPTIME_MAX + 1, 5),
+            RELATIVE_EXPTIME_MAX + 1
+        );
         assert_eq!(absolute_exptime(u32::MAX, 5), u32::MAX);
         assert_eq!(absolute_exptime(5, u32::MAX - 1), u32::MAX);
     }

@@ -3,6 +3,7 @@
 
 mod counter;
 mod expiry;
+mod meta;
 mod stats;
 
 pub use counter::parse_counter;
@@ -11,7 +12,7 @@ pub use stats::CacheStats;
 
 use crate::protocol::{Command, CounterMode, Status, StoreMode};
 use crate::service::{Outcome, Service, StatGroup, StatSink};
-use crate::store::{ItemMeta, Miss, Store, StoreConfig, StoreError, StoreStats};
+use crate::store::{ItemId, ItemMeta, Miss, Store, StoreConfig, StoreError, StoreStats};
 use crate::time::Timestamp;
 use expiry::unix_secs;
 
@@ -168,44 +169,78 @@ impl Cache {
         }
     }
 
-    /// Stores under a fresh CAS; `value` `None` means the value was built in `scratch`.
-    fn insert(&mut self, key: &[u8], flags: u32, exptime: u32, value: Option<&[u8]>, now_secs: u32) -> Outcome<'_> {
-        let cas = self.take_cas();
-        let meta = ItemMeta { flags, exptime, cas };
+    /// Stores under `new_cas` or a fresh CAS; `value` `None` means the value was built in
+    /// `scratch`.
+    fn insert(
+        &mut self,
+        key: &[u8],
+        meta: ItemMeta,
+        value: Option<&[u8]>,
+        now_secs: u32,
+    ) -> Result<ItemId, Status> {
         let value = value.unwrap_or(&self.scratch);
         match self.store.insert(key, meta, value, now_secs) {
-            Ok(_) => Outcome::Done { cas },
+            Ok(id) => Ok(id),
             Err(StoreError::TooLarge) => {
                 self.stats.store_too_large += 1;
-                Outcome::Failed(Status::TooLarge)
+                Err(Status::TooLarge)
             }
             Err(StoreError::OutOfMemory) => {
                 self.stats.store_no_memory += 1;
-                Outcome::Failed(Status::OutOfMemory)
+                Err(Status::OutOfMemory)
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn store(&mut self, mode: StoreMode, key: &[u8], flags: u32, exptime: u32, cas: u64, value: &[u8], now_secs: u32) -> Outcome<'_> {
+    fn new_meta(&mut self, flags: u32, exptime: u32, new_cas: Option<u64>) -> ItemMeta {
+        let cas = new_cas.unwrap_or_else(|| self.take_cas());
+        ItemMeta {
+            flags,
+            exptime,
+            cas,
+        }
+    }
+
+    fn store(&mut self, key: &[u8], args: StoreArgs<'_>, now_secs: u32) -> Outcome<'_> {
         self.stats.cmd_set += 1;
+        let StoreArgs {
+            mode,
+            flags,
+            exptime,
+            cas,
+            new_cas,
+            invalidate,
+            value,
+        } = args;
         let existing = self.store.find(key, now_secs).ok();
-        if cas != 0 {
+        let mut stale_over = None;
+        if cas != 0 || mode == StoreMode::Cas {
             // Any store with a CAS is a compare-and-swap, ADD included (memcached's NREAD_CAS).
             match existing {
+                // Only SET/ADD/REPLACE become CAS stores; APPEND/PREPEND on nothing store nothing.
+                None if matches!(mode, StoreMode::Append | StoreMode::Prepend) => {
+                    return Outcome::Failed(Status::NotStored);
+                }
                 None => {
                     self.stats.cas_misses += 1;
                     return Outcome::Failed(Status::KeyNotFound);
                 }
                 Some(id) if self.store.item(id).cas != cas => {
-                    self.stats.cas_badval += 1;
-                    return Outcome::Failed(Status::KeyExists);
+                    let current = self.store.item(id);
+                    if !(invalidate && cas < current.cas) {
+                        self.stats.cas_badval += 1;
+                        return Outcome::Failed(Status::KeyExists);
+                    }
+                    // An invalidating store with an older CAS still lands, marked stale, keeping
+                    // the TTL and any recache token already handed out.
+                    self.stats.cas_hits += 1;
+                    stale_over = Some((current.exptime, current.token_sent));
                 }
                 Some(_) => self.stats.cas_hits += 1,
             }
         }
-        match mode {
-            StoreMode::Set | StoreMode::Add | StoreMode::Replace => {
+        let stored = match mode {
+            StoreMode::Set | StoreMode::Add | StoreMode::Replace | StoreMode::Cas => {
                 if cas == 0 && mode == StoreMode::Add && existing.is_some() {
                     return Outcome::Failed(Status::KeyExists);
                 }
@@ -215,14 +250,22 @@ impl Cache {
                 if !self.store.fits(key.len(), value.len(), flags) {
                     return self.drop_too_large(mode, key, now_secs);
                 }
-                self.insert(key, flags, absolute_exptime(exptime, now_secs), Some(value), now_secs)
+                let exptime = match stale_over {
+                    Some((old_exptime, _)) => old_exptime,
+                    None => absolute_exptime(exptime, now_secs),
+                };
+                let meta = self.new_meta(flags, exptime, new_cas);
+                self.insert(key, meta, Some(value), now_secs)
             }
             StoreMode::Append | StoreMode::Prepend => {
                 let Some(id) = existing else {
                     return Outcome::Failed(Status::NotStored);
                 };
                 let old = self.store.item(id);
-                if !self.store.fits(key.len(), old.value.len() + value.len(), old.flags) {
+                if !self
+                    .store
+                    .fits(key.len(), old.value.len() + value.len(), old.flags)
+                {
                     return Outcome::Failed(Status::NotStored);
                 }
                 let (flags, exptime) = (old.flags, old.exptime);
@@ -234,11 +277,24 @@ impl Cache {
                 if mode == StoreMode::Append {
                     self.scratch.extend_from_slice(value);
                 }
-                match self.insert(key, flags, exptime, None, now_secs) {
-                    Outcome::Failed(Status::TooLarge) => Outcome::Failed(Status::NotStored),
+                let meta = self.new_meta(flags, exptime, new_cas);
+                match self.insert(key, meta, None, now_secs) {
+                    Err(Status::TooLarge) => Err(Status::NotStored),
                     other => other,
                 }
             }
+        };
+        match stored {
+            Ok(id) => {
+                if let Some((_, token_sent)) = stale_over {
+                    self.store.set_stale(id, true);
+                    self.store.set_token_sent(id, token_sent);
+                }
+                Outcome::Done {
+                    cas: self.store.item(id).cas,
+                }
+            }
+            Err(status) => Outcome::Failed(status),
         }
     }
 
@@ -258,7 +314,9 @@ impl Cache {
                 self.stats.delete_misses += 1;
                 Outcome::Failed(Status::KeyNotFound)
             }
-            Ok(id) if cas != 0 && self.store.item(id).cas != cas => Outcome::Failed(Status::KeyExists),
+            Ok(id) if cas != 0 && self.store.item(id).cas != cas => {
+                Outcome::Failed(Status::KeyExists)
+            }
             Ok(id) => {
                 self.stats.delete_hits += 1;
                 self.store.remove(id);
@@ -267,40 +325,93 @@ impl Cache {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn counter(&mut self, mode: CounterMode, key: &[u8], delta: u64, initial: u64, exptime: u32, cas: u64, now_secs: u32) -> Outcome<'_> {
-        let (hits, misses) = match mode {
-            CounterMode::Incr => (&mut self.stats.incr_hits, &mut self.stats.incr_misses),
-            CounterMode::Decr => (&mut self.stats.decr_hits, &mut self.stats.decr_misses),
+    fn count_counter(&mut self, mode: CounterMode, hit: bool) {
+        let counter = match (mode, hit) {
+            (CounterMode::Incr, true) => &mut self.stats.incr_hits,
+            (CounterMode::Incr, false) => &mut self.stats.incr_misses,
+            (CounterMode::Decr, true) => &mut self.stats.decr_hits,
+            (CounterMode::Decr, false) => &mut self.stats.decr_misses,
         };
-        let Ok(id) = self.store.find(key, now_secs) else {
-            *misses += 1;
-            if exptime == COUNTER_NO_CREATE {
-                return Outcome::Failed(Status::KeyNotFound);
-            }
-            counter::render(initial, 0, &mut self.scratch);
-            return match self.insert(key, 0, absolute_exptime(exptime, now_secs), None, now_secs) {
-                Outcome::Done { cas } => Outcome::Counter { value: initial, cas },
-                Outcome::Failed(Status::TooLarge) => Outcome::Failed(Status::NotStored),
-                other => other,
-            };
-        };
-        let item = self.store.item(id);
-        if cas != 0 && item.cas != cas {
-            return Outcome::Failed(Status::KeyExists);
-        }
-        let Some(current) = parse_counter(item.value) else {
-            return Outcome::Failed(Status::DeltaBadValue);
-        };
-        *hits += 1;
-        let value = counter::apply(mode, current, delta);
-        let (flags, item_exptime) = (item.flags, item.exptime);
-        counter::render(value, item.value.len(), &mut self.scratch);
-        match self.insert(key, flags, item_exptime, None, now_secs) {
-            Outcome::Done { cas } => Outcome::Counter { value, cas },
+        *counter += 1;
+    }
+
+    /// Creates a missing counter holding `initial` (the delta is not applied, as in memcached).
+    fn create_counter(
+        &mut self,
+        key: &[u8],
+        initial: u64,
+        exptime: u32,
+        new_cas: Option<u64>,
+        now_secs: u32,
+    ) -> Result<ItemId, Status> {
+        counter::render(initial, 0, &mut self.scratch);
+        let meta = self.new_meta(0, absolute_exptime(exptime, now_secs), new_cas);
+        match self.insert(key, meta, None, now_secs) {
+            Err(Status::TooLarge) => Err(Status::NotStored),
             other => other,
         }
     }
+
+    /// Applies a delta to an existing counter item (keeping its flags and expiry), or creates a
+    /// missing one when the request allows it. Returns the new number and the item.
+    fn counter(
+        &mut self,
+        key: &[u8],
+        args: CounterArgs,
+        now_secs: u32,
+    ) -> Result<(u64, ItemId), Status> {
+        let Ok(id) = self.store.find(key, now_secs) else {
+            self.count_counter(args.mode, false);
+            let exptime = args.create.ok_or(Status::KeyNotFound)?;
+            let id = self.create_counter(key, args.initial, exptime, args.new_cas, now_secs)?;
+            return Ok((args.initial, id));
+        };
+        let item = self.store.item(id);
+        // memcached refuses an empty value before it looks at the CAS.
+        if item.value.is_empty() {
+            return Err(Status::DeltaBadValue);
+        }
+        if args.cas != 0 && item.cas != args.cas {
+            return Err(Status::KeyExists);
+        }
+        let current = parse_counter(item.value).ok_or(Status::DeltaBadValue)?;
+        let value = counter::apply(args.mode, current, args.delta);
+        let (flags, exptime) = (item.flags, item.exptime);
+        counter::render(value, item.value.len(), &mut self.scratch);
+        self.count_counter(args.mode, true);
+        let meta = self.new_meta(flags, exptime, args.new_cas);
+        Ok((value, self.insert(key, meta, None, now_secs)?))
+    }
+}
+
+/// An INCR/DECR in the cache's terms (binary, text and meta all map onto it).
+#[derive(Clone, Copy, Debug)]
+struct CounterArgs {
+    mode: CounterMode,
+    delta: u64,
+    initial: u64,
+    /// Create a missing item with this exptime (request form); `None` fails with Not found.
+    create: Option<u32>,
+    /// Compare against this CAS (0: no comparison).
+    cas: u64,
+    /// Give the item this CAS instead of a fresh one (meta `E`).
+    new_cas: Option<u64>,
+}
+
+/// A storage command in the cache's terms (binary, classic text and meta all map onto it).
+#[derive(Clone, Copy, Debug)]
+struct StoreArgs<'v> {
+    mode: StoreMode,
+    flags: u32,
+    /// As the request gave it (relative or absolute).
+    exptime: u32,
+    /// Compare against this CAS (0: no comparison, unless the mode is `Cas`).
+    cas: u64,
+    /// Give the stored item this CAS instead of a fresh one (meta `E`).
+    new_cas: Option<u64>,
+    /// Meta `I`: an older CAS still stores, marked stale.
+    invalidate: bool,
+    value: &'v [u8],
 }
 
 impl Service for Cache {
@@ -319,7 +430,72 @@ impl Service for Cache {
                 cas,
                 value,
                 ..
-            } => self.store(mode, key, flags, exptime, cas, value, now_secs),
+            } => {
+                let args = StoreArgs {
+                    mode,
+                    flags,
+                    exptime,
+                    cas,
+                    new_cas: None,
+                    invalidate: false,
+                    value,
+                };
+                self.store(key, args, now_secs)
+            }
+            Command::MetaStore {
+                mode,
+                key,
+                flags,
+                exptime,
+                compare_cas,
+                new_cas,
+                invalidate,
+                value,
+            } => {
+                let args = StoreArgs {
+                    mode,
+                    flags,
+                    exptime,
+                    cas: compare_cas.unwrap_or(0),
+                    new_cas,
+                    invalidate,
+                    value,
+                };
+                self.store(key, args, now_secs)
+            }
+            Command::MetaGet {
+                key,
+                ttl,
+                vivify,
+                recache,
+                no_update,
+            } => self.meta_get(key, ttl, vivify, recache, no_update, now_secs),
+            Command::MetaDelete {
+                key,
+                compare_cas,
+                invalidate,
+                ttl,
+            } => self.meta_delete(key, compare_cas, invalidate, ttl, now_secs),
+            Command::MetaArithmetic {
+                mode,
+                key,
+                delta,
+                initial,
+                vivify,
+                compare_cas,
+                new_cas,
+                ttl,
+            } => {
+                let args = CounterArgs {
+                    mode,
+                    delta,
+                    initial,
+                    create: vivify,
+                    cas: compare_cas.unwrap_or(0),
+                    new_cas,
+                };
+                self.meta_arithmetic(key, args, ttl, now_secs)
+            }
             Command::Delete { key, cas, .. } => self.delete(key, cas, now_secs),
             Command::Counter {
                 mode,
@@ -329,7 +505,23 @@ impl Service for Cache {
                 exptime,
                 cas,
                 ..
-            } => self.counter(mode, key, delta, initial, exptime, cas, now_secs),
+            } => {
+                let args = CounterArgs {
+                    mode,
+                    delta,
+                    initial,
+                    create: (exptime != COUNTER_NO_CREATE).then_some(exptime),
+                    cas,
+                    new_cas: None,
+                };
+                match self.counter(key, args, now_secs) {
+                    Ok((value, id)) => Outcome::Counter {
+                        value,
+                        cas: self.store.item(id).cas,
+                    },
+                    Err(status) => Outcome::Failed(status),
+                }
+            }
             Command::Flush { delay, .. } => self.flush(delay, now_secs),
             Command::Noop
             | Command::Version
@@ -346,9 +538,6 @@ impl Service for Cache {
     fn reject_too_large(&mut self, mode: StoreMode, key: &[u8], now: Timestamp) -> Outcome<'_> {
         let now_secs = unix_secs(now);
         self.catch_up(now_secs);
-        if matches!(mode, StoreMode::Set | StoreMode::Add | StoreMode::Replace) {
-            self.stats.cmd_set += 1;
-        }
         self.drop_too_large(mode, key, now_secs)
     }
 
@@ -370,7 +559,14 @@ impl Service for Cache {
                 sink.stat("maxbytes", &self.config.memory_limit);
                 sink.stat("evictions", &"on");
                 sink.stat("cas_enabled", &"yes");
-                sink.stat("flush_enabled", &if self.config.flush_enabled { "yes" } else { "no" });
+                sink.stat(
+                    "flush_enabled",
+                    &if self.config.flush_enabled {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                );
                 sink.stat("item_size_max", &self.config.item_size_max);
             }
             StatGroup::Slabs => {

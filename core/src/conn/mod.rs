@@ -1,7 +1,9 @@
 //! One client connection: its buffers and the state of its request stream (the seed's
 //! `ClientConnection`). The byte-level loop lives in `process`.
 
+mod binary;
 mod process;
+mod text;
 
 pub(crate) use process::process;
 
@@ -30,6 +32,13 @@ pub enum ConnState {
     Closed,
 }
 
+/// The protocol a connection speaks, fixed by its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Proto {
+    Binary,
+    Text,
+}
+
 /// The request-stream position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -41,7 +50,11 @@ pub(crate) enum Phase {
 impl Phase {
     /// After a request is answered: skip `n` more bytes of its body, if any.
     pub(crate) fn skipping(n: u64) -> Phase {
-        if n == 0 { Phase::Header } else { Phase::Discard(n) }
+        if n == 0 {
+            Phase::Header
+        } else {
+            Phase::Discard(n)
+        }
     }
 }
 
@@ -53,6 +66,7 @@ pub(crate) struct Connection {
     pub(crate) output: Vec<u8>,
     pub(crate) sent: usize,
     pub(crate) phase: Phase,
+    pub(crate) proto: Option<Proto>,
     pub(crate) closing: Option<CloseReason>,
     pub(crate) closed: bool,
     pub(crate) last_active: Timestamp,
@@ -67,6 +81,7 @@ impl Connection {
             output: Vec::new(),
             sent: 0,
             phase: Phase::Header,
+            proto: None,
             closing: None,
             closed: false,
             last_active: now,

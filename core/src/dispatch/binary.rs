@@ -1,43 +1,21 @@
-//! Runs one decoded command and writes its binary response: the server-level commands (NOOP,
-//! VERSION, QUIT, STAT, VERBOSITY) here, data commands through the `Service`, with memcached's
-//! quiet-command and per-opcode response rules.
+//! The binary protocol's side of dispatch: server-level commands and memcached's per-opcode
+//! response rules (quiet commands, GETK keys, TOUCH extras, STAT packet streams).
 
 use std::fmt::{Display, Write as _};
 
-use crate::config::Config;
+use super::{Dispatch, Flow};
 use crate::output::CloseReason;
 use crate::protocol::{Command, Header, ResponseWriter, Status, StoreMode};
-use crate::service::{Outcome, Service, StatGroup, StatSink};
-use crate::stats::ServerStats;
-use crate::time::Timestamp;
-
-/// What the connection does after a command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Flow {
-    Continue,
-    Close(CloseReason),
-}
-
-/// Everything a command may touch besides its connection.
-pub(crate) struct Dispatch<'a, S> {
-    pub(crate) service: &'a mut S,
-    pub(crate) stats: &'a mut ServerStats,
-    pub(crate) config: &'a mut Config,
-    pub(crate) scratch: &'a mut String,
-    pub(crate) started: Timestamp,
-    pub(crate) now: Timestamp,
-}
+use crate::service::{ItemView, Outcome, Service, StatGroup, StatSink};
 
 impl<S: Service> Dispatch<'_, S> {
-    pub(crate) fn output_limit(&self) -> usize {
-        self.config.output_limit
-    }
-
-    pub(crate) fn admits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
-        self.service.admits(key_len, value_len, flags)
-    }
-
-    pub(crate) fn reject_too_large(&mut self, header: &Header, mode: StoreMode, key: &[u8], out: &mut Vec<u8>) -> Flow {
+    pub(crate) fn reject_too_large(
+        &mut self,
+        header: &Header,
+        mode: StoreMode,
+        key: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Flow {
         let outcome = self.service.reject_too_large(mode, key, self.now);
         let command = Command::Store {
             mode,
@@ -52,11 +30,18 @@ impl<S: Service> Dispatch<'_, S> {
         Flow::Continue
     }
 
-    pub(crate) fn run(&mut self, header: &Header, command: &Command<'_>, out: &mut Vec<u8>) -> Flow {
+    pub(crate) fn run_binary(
+        &mut self,
+        header: &Header,
+        command: &Command<'_>,
+        out: &mut Vec<u8>,
+    ) -> Flow {
         let mut w = ResponseWriter::new(out, header.opcode, header.opaque);
         match *command {
             Command::Noop => w.ok(0),
-            Command::Version => w.packet(Status::Success, 0, &[], &[], self.config.version.as_bytes()),
+            Command::Version => {
+                w.packet(Status::Success, 0, &[], &[], self.config.version.as_bytes())
+            }
             Command::Quit { quiet } => {
                 if !quiet {
                     w.ok(0);
@@ -82,8 +67,7 @@ impl<S: Service> Dispatch<'_, S> {
         let named = if group.is_empty() {
             Some(StatGroup::General)
         } else if group.starts_with(b"reset") {
-            self.stats.reset();
-            self.service.reset_stats();
+            self.reset_stats();
             None
         } else if group.starts_with(b"settings") {
             Some(StatGroup::Settings)
@@ -106,16 +90,13 @@ impl<S: Service> Dispatch<'_, S> {
             return;
         };
         if let Some(group) = named {
+            let mut scratch = std::mem::take(self.scratch);
             let mut sink = StatWriter {
                 w: &mut w,
-                scratch: self.scratch,
+                scratch: &mut scratch,
             };
-            match group {
-                StatGroup::General => self.stats.write_general(self.config, self.started, self.now, &mut sink),
-                StatGroup::Settings => ServerStats::write_settings(self.config, &mut sink),
-                _ => {}
-            }
-            self.service.stats(group, self.now, &mut sink);
+            self.write_stats(group, &mut sink);
+            *self.scratch = scratch;
         }
         w.ok(0);
     }
@@ -132,8 +113,13 @@ impl StatSink for StatWriter<'_, '_> {
         self.scratch.clear();
         // Writing to a String cannot fail.
         let _ = write!(self.scratch, "{value}");
-        self.w
-            .packet(Status::Success, 0, &[], name.as_bytes(), self.scratch.as_bytes());
+        self.w.packet(
+            Status::Success,
+            0,
+            &[],
+            name.as_bytes(),
+            self.scratch.as_bytes(),
+        );
     }
 }
 
@@ -141,9 +127,17 @@ impl StatSink for StatWriter<'_, '_> {
 fn encode(header: &Header, command: &Command<'_>, outcome: Outcome<'_>, out: &mut Vec<u8>) {
     let mut w = ResponseWriter::new(out, header.opcode, header.opaque);
     let (quiet, key) = match *command {
-        Command::Get { quiet, with_key, key } | Command::GetAndTouch { quiet, with_key, key, .. } => {
-            (quiet, if with_key { key } else { &[][..] })
+        Command::Get {
+            quiet,
+            with_key,
+            key,
         }
+        | Command::GetAndTouch {
+            quiet,
+            with_key,
+            key,
+            ..
+        } => (quiet, if with_key { key } else { &[][..] }),
         Command::Store { quiet, .. }
         | Command::Delete { quiet, .. }
         | Command::Counter { quiet, .. }
@@ -151,10 +145,15 @@ fn encode(header: &Header, command: &Command<'_>, outcome: Outcome<'_>, out: &mu
         _ => (false, &[][..]),
     };
     match outcome {
-        Outcome::Value { flags, cas, value } => {
+        Outcome::Value { flags, cas, value }
+        | Outcome::Item(ItemView {
+            flags, cas, value, ..
+        }) => {
             w.packet(Status::Success, cas, &flags.to_be_bytes(), key, value);
         }
-        Outcome::Touched { flags, cas } => w.packet(Status::Success, cas, &flags.to_be_bytes(), &[], &[]),
+        Outcome::Touched { flags, cas } => {
+            w.packet(Status::Success, cas, &flags.to_be_bytes(), &[], &[])
+        }
         Outcome::Counter { value, cas } => {
             if !quiet {
                 w.packet(Status::Success, cas, &[], &[], &value.to_be_bytes());
@@ -165,7 +164,9 @@ fn encode(header: &Header, command: &Command<'_>, outcome: Outcome<'_>, out: &mu
                 w.ok(cas);
             }
         }
-        Outcome::Failed(Status::KeyNotFound) if matches!(command, Command::Get { .. } | Command::GetAndTouch { .. }) => {
+        Outcome::Failed(Status::KeyNotFound)
+            if matches!(command, Command::Get { .. } | Command::GetAndTouch { .. }) =>
+        {
             // A quiet get misses silently; GETK/GATK echo the key with no text.
             if quiet {
             } else if !key.is_empty() {

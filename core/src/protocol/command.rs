@@ -11,6 +11,10 @@ pub enum StoreMode {
     Replace,
     Append,
     Prepend,
+    /// Store only over a live item whose CAS equals the request's, even a CAS of 0 (which never
+    /// matches): the text `cas` command. The binary protocol says this with any store whose CAS
+    /// is nonzero.
+    Cas,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +80,45 @@ pub enum Command<'a> {
     },
     Verbosity {
         level: u32,
+    },
+    /// `mg`: a lookup that may touch (`ttl`), create on miss (`vivify`), hand out a recache token
+    /// (`recache`), or leave the item's fetched/LRU state alone (`no_update`).
+    MetaGet {
+        key: &'a [u8],
+        ttl: Option<u32>,
+        vivify: Option<u32>,
+        recache: Option<u32>,
+        no_update: bool,
+    },
+    /// `ms`: a store with a compare CAS (`C`), an explicit new CAS (`E`), and invalidation (`I`:
+    /// a CAS older than the item's still stores, marked stale).
+    MetaStore {
+        mode: StoreMode,
+        key: &'a [u8],
+        flags: u32,
+        exptime: u32,
+        compare_cas: Option<u64>,
+        new_cas: Option<u64>,
+        invalidate: bool,
+        value: &'a [u8],
+    },
+    /// `md`: delete, or with `invalidate` mark stale (new CAS, optional new TTL).
+    MetaDelete {
+        key: &'a [u8],
+        compare_cas: Option<u64>,
+        invalidate: bool,
+        ttl: Option<u32>,
+    },
+    /// `ma`: incr/decr that may create the item (`vivify`) with `initial`.
+    MetaArithmetic {
+        mode: CounterMode,
+        key: &'a [u8],
+        delta: u64,
+        initial: u64,
+        vivify: Option<u32>,
+        compare_cas: Option<u64>,
+        new_cas: Option<u64>,
+        ttl: Option<u32>,
     },
 }
 
@@ -189,7 +232,13 @@ mod tests {
     use super::*;
     use crate::protocol::{Header, REQUEST_MAGIC};
 
-    fn frame<'a>(op: Opcode, cas: u64, extras: &'a [u8], key: &'a [u8], value: &'a [u8]) -> Frame<'a> {
+    fn frame<'a>(
+        op: Opcode,
+        cas: u64,
+        extras: &'a [u8],
+        key: &'a [u8],
+        value: &'a [u8],
+    ) -> Frame<'a> {
         Frame {
             header: Header {
                 magic: REQUEST_MAGIC,
@@ -247,15 +296,26 @@ mod tests {
         let ext = 9u32.to_be_bytes();
         assert_eq!(
             Command::from_frame(&frame(Opcode::GATKQ, 0, &ext, b"k", b"")),
-            Some(Command::GetAndTouch { key: b"k", exptime: 9, quiet: true, with_key: true })
+            Some(Command::GetAndTouch {
+                key: b"k",
+                exptime: 9,
+                quiet: true,
+                with_key: true
+            })
         );
         assert_eq!(
             Command::from_frame(&frame(Opcode::FLUSHQ, 0, &ext, b"", b"")),
-            Some(Command::Flush { delay: 9, quiet: true })
+            Some(Command::Flush {
+                delay: 9,
+                quiet: true
+            })
         );
         assert_eq!(
             Command::from_frame(&frame(Opcode::FLUSH, 0, b"", b"", b"")),
-            Some(Command::Flush { delay: 0, quiet: false })
+            Some(Command::Flush {
+                delay: 0,
+                quiet: false
+            })
         );
         assert_eq!(
             Command::from_frame(&frame(Opcode::APPEND, 3, b"", b"k", b"x")),
@@ -269,6 +329,9 @@ mod tests {
                 quiet: false
             })
         );
-        assert_eq!(Command::from_frame(&frame(Opcode(0x40), 0, b"", b"", b"")), None);
+        assert_eq!(
+            Command::from_frame(&frame(Opcode(0x40), 0, b"", b"", b"")),
+            None
+        );
     }
 }

@@ -31,9 +31,9 @@ impl FrameError {
         match self {
             FrameError::BadMagic(_) => None,
             FrameError::InconsistentLengths { .. } => Some(Status::UnknownCommand),
-            FrameError::BodyTooLarge(_) | FrameError::KeyTooLong(_) | FrameError::BadShape { .. } => {
-                Some(Status::InvalidArguments)
-            }
+            FrameError::BodyTooLarge(_)
+            | FrameError::KeyTooLong(_)
+            | FrameError::BadShape { .. } => Some(Status::InvalidArguments),
         }
     }
 }
@@ -73,12 +73,18 @@ pub fn classify(h: &Header) -> Result<RequestShape, FrameError> {
     let (ext, key, body) = (h.extras_len, h.key_len, h.body_len);
     let no_value = body == u32::from(key) + u32::from(ext);
     let (valid, shape) = match op {
-        Opcode::GET | Opcode::GETQ | Opcode::GETK | Opcode::GETKQ | Opcode::DELETE | Opcode::DELETEQ => {
-            (ext == 0 && key > 0 && no_value, RequestShape::Command)
-        }
-        Opcode::SET | Opcode::SETQ | Opcode::ADD | Opcode::ADDQ | Opcode::REPLACE | Opcode::REPLACEQ => {
-            (ext == 8 && key > 0, RequestShape::Command)
-        }
+        Opcode::GET
+        | Opcode::GETQ
+        | Opcode::GETK
+        | Opcode::GETKQ
+        | Opcode::DELETE
+        | Opcode::DELETEQ => (ext == 0 && key > 0 && no_value, RequestShape::Command),
+        Opcode::SET
+        | Opcode::SETQ
+        | Opcode::ADD
+        | Opcode::ADDQ
+        | Opcode::REPLACE
+        | Opcode::REPLACEQ => (ext == 8 && key > 0, RequestShape::Command),
         Opcode::APPEND | Opcode::APPENDQ | Opcode::PREPEND | Opcode::PREPENDQ => {
             (ext == 0 && key > 0, RequestShape::Command)
         }
@@ -88,9 +94,10 @@ pub fn classify(h: &Header) -> Result<RequestShape, FrameError> {
         Opcode::QUIT | Opcode::QUITQ | Opcode::NOOP | Opcode::VERSION => {
             (ext == 0 && key == 0 && body == 0, RequestShape::Command)
         }
-        Opcode::FLUSH | Opcode::FLUSHQ => {
-            ((ext == 0 || ext == 4) && key == 0 && no_value, RequestShape::Command)
-        }
+        Opcode::FLUSH | Opcode::FLUSHQ => (
+            (ext == 0 || ext == 4) && key == 0 && no_value,
+            RequestShape::Command,
+        ),
         Opcode::VERBOSITY => (ext == 4 && key == 0 && no_value, RequestShape::Command),
         Opcode::STAT => (ext == 0, RequestShape::CommandIgnoringValue),
         Opcode::TOUCH | Opcode::GAT | Opcode::GATQ | Opcode::GATK | Opcode::GATKQ => {
@@ -210,7 +217,9 @@ mod tests {
         assert_eq!(ok(Opcode::GET, 0, 3, 3), Ok(RequestShape::Command));
         assert_eq!(
             ok(Opcode::GET, 0, 3, 4),
-            Err(FrameError::BadShape { opcode: Opcode::GET })
+            Err(FrameError::BadShape {
+                opcode: Opcode::GET
+            })
         );
         assert!(ok(Opcode::GET, 0, 0, 0).is_err());
         assert!(ok(Opcode::SET, 8, 1, 9).is_ok());
@@ -225,8 +234,14 @@ mod tests {
         assert!(ok(Opcode::FLUSH, 8, 0, 8).is_err());
         assert!(ok(Opcode::NOOP, 0, 0, 1).is_err());
         assert!(ok(Opcode::QUIT, 0, 1, 1).is_err());
-        assert_eq!(ok(Opcode::STAT, 0, 0, 5), Ok(RequestShape::CommandIgnoringValue));
-        assert_eq!(ok(Opcode::TOUCH, 4, 1, 9), Ok(RequestShape::CommandIgnoringValue));
+        assert_eq!(
+            ok(Opcode::STAT, 0, 0, 5),
+            Ok(RequestShape::CommandIgnoringValue)
+        );
+        assert_eq!(
+            ok(Opcode::TOUCH, 4, 1, 9),
+            Ok(RequestShape::CommandIgnoringValue)
+        );
         assert!(ok(Opcode::TOUCH, 0, 1, 1).is_err());
         assert!(ok(Opcode::GATK, 4, 0, 4).is_err());
         assert!(ok(Opcode::VERBOSITY, 4, 0, 4).is_ok());
@@ -248,11 +263,18 @@ mod tests {
         assert_eq!(decode(&wire[..10]), Ok(Decoded::Incomplete { needed: 14 }));
         assert_eq!(decode(&wire[..30]), Ok(Decoded::Incomplete { needed: 6 }));
         wire.extend_from_slice(b"next");
-        let Ok(Decoded::Frame { frame: got, consumed }) = decode(&wire) else {
+        let Ok(Decoded::Frame {
+            frame: got,
+            consumed,
+        }) = decode(&wire)
+        else {
             panic!("expected a frame")
         };
         assert_eq!(consumed, 36);
-        assert_eq!((got.extras, got.key, got.value), (frame.extras, &b"k"[..], &b"val"[..]));
+        assert_eq!(
+            (got.extras, got.key, got.value),
+            (frame.extras, &b"k"[..], &b"val"[..])
+        );
         let mut again = Vec::new();
         encode_request(&got, &mut again);
         assert_eq!(again, wire[..36]);

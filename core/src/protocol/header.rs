@@ -97,7 +97,12 @@ mod tests {
 
     #[test]
     fn value_len_saturates() {
-        let h = Header { key_len: 10, extras_len: 8, body_len: 5, ..Header::default() };
+        let h = Header {
+            key_len: 10,
+            extras_len: 8,
+            body_len: 5,
+            ..Header::default()
+        };
         assert_eq!(h.value_len(), 0);
         assert_eq!(h.prefix_len(), 18);
     }

@@ -7,6 +7,7 @@ mod header;
 mod opcode;
 mod response;
 mod status;
+pub mod text;
 
 pub use command::{Command, CounterMode, StoreMode};
 pub use frame::{Decoded, Frame, FrameError, RequestShape, classify, decode, encode_request};

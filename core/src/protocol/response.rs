@@ -13,7 +13,11 @@ pub struct ResponseWriter<'a> {
 
 impl<'a> ResponseWriter<'a> {
     pub fn new(out: &'a mut Vec<u8>, opcode: u8, opaque: u32) -> ResponseWriter<'a> {
-        ResponseWriter { out, opcode, opaque }
+        ResponseWriter {
+            out,
+            opcode,
+            opaque,
+        }
     }
 
     /// One packet. Data type is always 0, as memcached sends it.
@@ -66,10 +70,19 @@ mod tests {
     #[test]
     fn packet_with_all_parts() {
         let mut out = Vec::new();
-        ResponseWriter::new(&mut out, 0x0c, 1).packet(Status::Success, 9, &[0, 0, 0, 5], b"k", b"vv");
-        assert_eq!(&out[..24], &[
-            0x81, 0x0c, 0, 1, 4, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9
-        ]);
+        ResponseWriter::new(&mut out, 0x0c, 1).packet(
+            Status::Success,
+            9,
+            &[0, 0, 0, 5],
+            b"k",
+            b"vv",
+        );
+        assert_eq!(
+            &out[..24],
+            &[
+                0x81, 0x0c, 0, 1, 4, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9
+            ]
+        );
         assert_eq!(&out[24..], &[0, 0, 0, 5, b'k', b'v', b'v']);
     }
 }

@@ -46,6 +46,7 @@ pub struct Server<S> {
     next_sweep: Option<Timestamp>,
     shutting_down: bool,
     stat_scratch: String,
+    key_scratch: Vec<u8>,
 }
 
 impl<S: Service> Server<S> {
@@ -64,6 +65,7 @@ impl<S: Service> Server<S> {
             next_sweep: None,
             shutting_down: false,
             stat_scratch: String::new(),
+            key_scratch: Vec::new(),
         }
     }
 
@@ -138,6 +140,7 @@ impl<S: Service> Server<S> {
             stats: &mut self.stats,
             config: &mut self.config,
             scratch: &mut self.stat_scratch,
+            bytes: &mut self.key_scratch,
             started: self.started,
             now,
         };
@@ -254,12 +257,16 @@ impl<S: Service> Server<S> {
             conn.output.drain(..conn.sent);
             conn.sent = 0;
         }
-        if !conn.input.is_empty() && conn.closing.is_none() && !conn.over_limit(self.config.output_limit) {
+        if !conn.input.is_empty()
+            && conn.closing.is_none()
+            && !conn.over_limit(self.config.output_limit)
+        {
             let mut d = Dispatch {
                 service: &mut self.service,
                 stats: &mut self.stats,
                 config: &mut self.config,
                 scratch: &mut self.stat_scratch,
+                bytes: &mut self.key_scratch,
                 started: self.started,
                 now,
             };
@@ -270,14 +277,16 @@ impl<S: Service> Server<S> {
 
     /// Which readiness to wait for on the connection's socket.
     pub fn interest(&self, id: ConnId) -> Interest {
-        self.conns
-            .get(id)
-            .map_or(Interest::default(), |c| c.interest(self.config.output_limit))
+        self.conns.get(id).map_or(Interest::default(), |c| {
+            c.interest(self.config.output_limit)
+        })
     }
 
     /// The connection's state, `None` once its `Close` has been polled.
     pub fn state(&self, id: ConnId) -> Option<ConnState> {
-        self.conns.get(id).map(|c| c.state(self.config.output_limit))
+        self.conns
+            .get(id)
+            .map(|c| c.state(self.config.output_limit))
     }
 
     /// Graceful shutdown: refuse new connections, read no more requests, and close each connection

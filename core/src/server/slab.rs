@@ -67,7 +67,9 @@ impl ConnSlab {
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut Connection)> {
         self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
             let generation = s.generation;
-            s.conn.as_mut().map(|c| (ConnId::new(i as u32, generation), c))
+            s.conn
+                .as_mut()
+                .map(|c| (ConnId::new(i as u32, generation), c))
         })
     }
 

@@ -1,0 +1,88 @@
+//! One step of the binary protocol's request stream: validate a header as soon as its 24 bytes
+//! are in, then answer the request once its body is (or discard a body that can never be used).
+
+use super::process::Step;
+use super::{Connection, Phase};
+use crate::dispatch::{Dispatch, Flow};
+use crate::output::CloseReason;
+use crate::protocol::{
+    Command, Frame, HEADER_LEN, Header, RequestShape, ResponseWriter, Status, classify,
+};
+use crate::service::Service;
+
+pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispatch<'_, S>) -> Step {
+    let (header, shape) = match conn.phase {
+        Phase::Payload(header, shape) => (header, shape),
+        _ => {
+            let Some(header) = Header::parse(buf) else {
+                return Step::NeedMore;
+            };
+            match classify(&header) {
+                Ok(shape) => conn.phase = Phase::Payload(header, shape),
+                Err(error) => {
+                    if let Some(status) = error.reply() {
+                        ResponseWriter::new(&mut conn.output, header.opcode, header.opaque)
+                            .error(status);
+                    }
+                    conn.closing = Some(CloseReason::Protocol(error));
+                }
+            }
+            return Step::Used(0);
+        }
+    };
+    let body = &buf[HEADER_LEN..];
+    let prefix = header.prefix_len();
+    if body.len() < prefix {
+        return Step::NeedMore;
+    }
+    let value_len = u64::from(header.value_len());
+    let head = Frame::split(header, &body[..prefix]);
+    let (used, flow) = match shape {
+        RequestShape::Unknown => {
+            ResponseWriter::new(&mut conn.output, header.opcode, header.opaque)
+                .error(Status::UnknownCommand);
+            conn.phase = Phase::skipping(u64::from(header.body_len));
+            (HEADER_LEN, Flow::Continue)
+        }
+        RequestShape::CommandIgnoringValue => {
+            conn.phase = Phase::skipping(value_len);
+            (HEADER_LEN + prefix, run(&head, &mut conn.output, d))
+        }
+        RequestShape::Command => match Command::from_frame(&head) {
+            Some(Command::Store {
+                mode, key, flags, ..
+            }) if !d.admits(key.len(), value_len as usize, flags) => {
+                conn.phase = Phase::skipping(value_len);
+                (
+                    HEADER_LEN + prefix,
+                    d.reject_too_large(&header, mode, key, &mut conn.output),
+                )
+            }
+            _ => {
+                let total = header.body_len as usize;
+                if body.len() < total {
+                    return Step::NeedMore;
+                }
+                conn.phase = Phase::Header;
+                let frame = Frame::split(header, &body[..total]);
+                (HEADER_LEN + total, run(&frame, &mut conn.output, d))
+            }
+        },
+    };
+    if let Flow::Close(reason) = flow {
+        conn.closing = Some(reason);
+    }
+    Step::Used(used)
+}
+
+fn run<S: Service>(frame: &Frame<'_>, out: &mut Vec<u8>, d: &mut Dispatch<'_, S>) -> Flow {
+    match Command::from_frame(frame) {
+        Some(command) => d.run_binary(&frame.header, &command, out),
+        None => {
+            // classify() lets only known opcodes through as commands; answer defensively anyway.
+            ResponseWriter::new(out, frame.header.opcode, frame.header.opaque)
+                .error(Status::UnknownCommand);
+            Flow::Continue
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! One step of the text protocol's request stream: a command line up to "\n", then for storage
+//! commands a data block of the announced length and "\r\n".
+
+use super::process::Step;
+use super::{Connection, Phase};
+use crate::dispatch::{Dispatch, Flow};
+use crate::output::CloseReason;
+use crate::protocol::text::{MAX_LINE_LEN, MetaKind, TextRequest, parse_line};
+use crate::service::Service;
+
+/// A multi-get line may run past `MAX_LINE_LEN` (memcached lets it grow without bound); keel stops
+/// at this, which holds some 4,000 keys of 250 bytes.
+const MAX_MULTIGET_LINE_LEN: usize = 1 << 20;
+
+pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispatch<'_, S>) -> Step {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        let trimmed = buf
+            .iter()
+            .position(|&b| b != b' ')
+            .map_or(&[][..], |i| &buf[i..]);
+        let multiget = buf.len() - trimmed.len() <= 100
+            && (trimmed.starts_with(b"get ") || trimmed.starts_with(b"gets "));
+        let limit = if multiget {
+            MAX_MULTIGET_LINE_LEN
+        } else {
+            MAX_LINE_LEN
+        };
+        if buf.len() > limit {
+            conn.output
+                .extend_from_slice(b"CLIENT_ERROR line too long\r\n");
+            conn.closing = Some(CloseReason::LineTooLong);
+            return Step::Used(buf.len());
+        }
+        return Step::NeedMore;
+    };
+    // memcached strips a "\r" before the "\n" only when the line has something before it.
+    let end = if nl > 1 && buf[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
+    let request = parse_line(&buf[..end]);
+    let line_len = nl + 1;
+    let data_len = match request {
+        TextRequest::Store { len, .. } => Some(len),
+        TextRequest::Meta {
+            kind: MetaKind::Set,
+            len,
+            ..
+        } => Some(len),
+        _ => None,
+    };
+    let flow = match (request, data_len) {
+        (TextRequest::Reply { swallow, .. }, _) => {
+            conn.phase = Phase::skipping(swallow as u64);
+            d.run_text(&request, &[], &mut conn.output)
+        }
+        (_, Some(len)) => {
+            if let Some(flow) = d.refuse_text_store(&request, &mut conn.output) {
+                // Too large to ever store: answered now, the data block swallowed as it streams in.
+                conn.phase = Phase::skipping(len as u64 + 2);
+                flow
+            } else {
+                let total = line_len + len + 2;
+                if buf.len() < total {
+                    return Step::NeedMore;
+                }
+                let data = &buf[line_len..line_len + len];
+                if &buf[line_len + len..total] != b"\r\n" {
+                    d.bad_data_chunk(&request, &mut conn.output);
+                    return Step::Used(total);
+                }
+                let flow = d.run_text(&request, data, &mut conn.output);
+                if let Flow::Close(reason) = flow {
+                    conn.closing = Some(reason);
+                }
+                return Step::Used(total);
+            }
+        }
+        _ => d.run_text(&request, &[], &mut conn.output),
+    };
+    if let Flow::Close(reason) = flow {
+        conn.closing = Some(reason);
+    }
+    Step::Used(line_len)
+}

@@ -1,0 +1,59 @@
+//! Runs decoded commands: the server-level ones (NOOP, VERSION, QUIT, STAT, VERBOSITY) here, data
+//! commands through the `Service`, and encodes responses in the connection's protocol.
+
+mod binary;
+mod meta;
+mod text;
+
+use crate::config::Config;
+use crate::output::CloseReason;
+use crate::service::{Service, StatGroup, StatSink};
+use crate::stats::ServerStats;
+use crate::time::Timestamp;
+
+/// What the connection does after a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Close(CloseReason),
+}
+
+/// Everything a command may touch besides its connection.
+pub(crate) struct Dispatch<'a, S> {
+    pub(crate) service: &'a mut S,
+    pub(crate) stats: &'a mut ServerStats,
+    pub(crate) config: &'a mut Config,
+    pub(crate) scratch: &'a mut String,
+    /// Reused for decoded (base64) meta keys.
+    pub(crate) bytes: &'a mut Vec<u8>,
+    pub(crate) started: Timestamp,
+    pub(crate) now: Timestamp,
+}
+
+impl<S: Service> Dispatch<'_, S> {
+    pub(crate) fn output_limit(&self) -> usize {
+        self.config.output_limit
+    }
+
+    pub(crate) fn admits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        self.service.admits(key_len, value_len, flags)
+    }
+
+    /// Writes a stat group's lines: the server's own first, then the service's.
+    fn write_stats(&mut self, group: StatGroup, sink: &mut dyn StatSink) {
+        match group {
+            StatGroup::General => {
+                self.stats
+                    .write_general(self.config, self.started, self.now, sink)
+            }
+            StatGroup::Settings => ServerStats::write_settings(self.config, sink),
+            StatGroup::Items | StatGroup::Slabs | StatGroup::Sizes => {}
+        }
+        self.service.stats(group, self.now, sink);
+    }
+
+    fn reset_stats(&mut self) {
+        self.stats.reset();
+        self.service.reset_stats();
+    }
+}
