@@ -68,6 +68,8 @@ pub(crate) struct Connection {
     pub(crate) phase: Phase,
     pub(crate) proto: Option<Proto>,
     pub(crate) closing: Option<CloseReason>,
+    /// The peer closed its sending side; requests already received are still answered.
+    pub(crate) peer_eof: bool,
     pub(crate) closed: bool,
     pub(crate) last_active: Timestamp,
     /// A `Transmit` for this connection is queued and not yet answered by a full drain.
@@ -83,6 +85,7 @@ impl Connection {
             phase: Phase::Header,
             proto: None,
             closing: None,
+            peer_eof: false,
             closed: false,
             last_active: now,
             transmit_queued: false,
@@ -117,12 +120,20 @@ impl Connection {
         }
     }
 
+    /// After EOF, once every complete request has run (processing only stops early for
+    /// backpressure), the connection closes when its output is delivered.
+    pub(crate) fn close_if_drained_eof(&mut self, output_limit: usize) {
+        if self.peer_eof && self.closing.is_none() && !self.over_limit(output_limit) {
+            self.closing = Some(CloseReason::PeerClosed);
+        }
+    }
+
     pub(crate) fn interest(&self, output_limit: usize) -> Interest {
         if self.closed {
             return Interest::default();
         }
         Interest {
-            read: self.closing.is_none() && !self.over_limit(output_limit),
+            read: self.closing.is_none() && !self.peer_eof && !self.over_limit(output_limit),
             write: self.pending() > 0,
         }
     }

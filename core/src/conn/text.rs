@@ -8,29 +8,33 @@ use crate::output::CloseReason;
 use crate::protocol::text::{MAX_LINE_LEN, MetaKind, TextRequest, parse_line};
 use crate::service::Service;
 
+/// How long a line may grow: memcached lets a multi-get (a line starting with "get " or "gets "
+/// after at most 100 spaces) run past `MAX_LINE_LEN`.
+fn line_limit(buf: &[u8]) -> usize {
+    let spaces = buf.iter().take_while(|&&b| b == b' ').count();
+    let rest = &buf[spaces..];
+    if spaces <= 100 && (rest.starts_with(b"get ") || rest.starts_with(b"gets ")) {
+        MAX_MULTIGET_LINE_LEN
+    } else {
+        MAX_LINE_LEN
+    }
+}
+
 /// A multi-get line may run past `MAX_LINE_LEN` (memcached lets it grow without bound); keel stops
 /// at this, which holds some 4,000 keys of 250 bytes.
 const MAX_MULTIGET_LINE_LEN: usize = 1 << 20;
 
 pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispatch<'_, S>) -> Step {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
-        let trimmed = buf
-            .iter()
-            .position(|&b| b != b' ')
-            .map_or(&[][..], |i| &buf[i..]);
-        let multiget = buf.len() - trimmed.len() <= 100
-            && (trimmed.starts_with(b"get ") || trimmed.starts_with(b"gets "));
-        let limit = if multiget {
-            MAX_MULTIGET_LINE_LEN
-        } else {
-            MAX_LINE_LEN
-        };
-        if buf.len() > limit {
-            conn.output
-                .extend_from_slice(b"CLIENT_ERROR line too long\r\n");
-            conn.closing = Some(CloseReason::LineTooLong);
-            return Step::Used(buf.len());
-        }
+    let nl = buf.iter().position(|&b| b == b'\n');
+    // The limit applies to the line before its "\n", however the bytes were split into reads.
+    let line_so_far = nl.unwrap_or(buf.len());
+    if line_so_far > MAX_LINE_LEN && line_so_far > line_limit(buf) {
+        conn.output
+            .extend_from_slice(b"CLIENT_ERROR line too long\r\n");
+        conn.closing = Some(CloseReason::LineTooLong);
+        return Step::Used(buf.len());
+    }
+    let Some(nl) = nl else {
         return Step::NeedMore;
     };
     // memcached strips a "\r" before the "\n" only when the line has something before it.

@@ -158,14 +158,14 @@ impl<S: Service> Server<S> {
         self.settle(id);
     }
 
-    /// The peer closed its sending side: what it sent has been processed; deliver pending output,
-    /// then close. A partial request is dropped.
+    /// The peer closed its sending side: every complete request it sent is answered (including
+    /// ones backpressure is holding back), then the connection closes once its output is
+    /// delivered. A partial request is dropped.
     pub fn handle_eof(&mut self, id: ConnId, now: Timestamp) {
         self.clock.advance(now);
         if let Some(conn) = self.conns.get_mut(id) {
-            if conn.closing.is_none() {
-                conn.closing = Some(CloseReason::PeerClosed);
-            }
+            conn.peer_eof = true;
+            conn.close_if_drained_eof(self.config.output_limit);
             self.settle(id);
         }
     }
@@ -272,6 +272,7 @@ impl<S: Service> Server<S> {
             };
             resume(conn, &mut d, &mut self.pool);
         }
+        conn.close_if_drained_eof(self.config.output_limit);
         self.settle(id);
     }
 
