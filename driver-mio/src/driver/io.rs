@@ -1,0 +1,168 @@
+//! Moving bytes for the mio loop: accepting, budgeted reads into the shared buffer, writing until
+//! `WouldBlock`, the ready list, and the core's `Transmit`/`Close` instructions.
+
+use std::io::{ErrorKind, Read, Write};
+
+use keel_core::{ConnId, Output, Service};
+use mio::net::TcpStream;
+use mio::{Interest, Poll, Token};
+
+use super::MioDriver;
+use crate::conn::Conn;
+
+/// Accepts per turn at most; a listener still ready after that is served next turn.
+const ACCEPT_BATCH: usize = 256;
+/// Per connection per turn: at most this many reads and this many bytes.
+const READ_CALLS: usize = 16;
+const READ_BYTES: usize = 256 << 10;
+/// Accepting is paused this long when descriptors run out (unless one is freed sooner).
+const EMFILE_BACKOFF_MS: u64 = 100;
+
+impl<S: Service> MioDriver<S> {
+    pub(super) fn accept_batch(&mut self, poll: &mut Poll) {
+        let mut accepted = 0;
+        while let Some(listener) = &self.listener {
+            if accepted == ACCEPT_BATCH {
+                return;
+            }
+            accepted += 1;
+            let err = match listener.accept() {
+                Ok((stream, peer)) => {
+                    self.register(stream, peer, poll);
+                    continue;
+                }
+                Err(err) => err,
+            };
+            match err.kind() {
+                ErrorKind::WouldBlock => self.listener_ready = false,
+                ErrorKind::Interrupted | ErrorKind::ConnectionAborted => continue,
+                _ if matches!(
+                    err.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) =>
+                {
+                    tracing::warn!("accept: {err}; no new connections for {EMFILE_BACKOFF_MS} ms");
+                    self.accept_paused_until =
+                        Some(self.now.saturating_add_millis(EMFILE_BACKOFF_MS));
+                }
+                _ => tracing::warn!("accept: {err}"),
+            }
+            return;
+        }
+    }
+
+    /// Hands a new socket to the core and the poll; a socket the core refuses is closed at once.
+    fn register(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr, poll: &mut Poll) {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, "dropping accepted socket: {err}");
+            return;
+        }
+        let id = match self.server.accept(self.now) {
+            Ok(id) => id,
+            Err(refusal) => return tracing::debug!(%peer, "refused: {refusal}"),
+        };
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(err) = poll
+            .registry()
+            .register(&mut stream, Token(id.index()), interest)
+        {
+            tracing::warn!(%peer, "register: {err}");
+            self.server.handle_io_error(id, self.now);
+            return self.drain_outputs(poll);
+        }
+        tracing::debug!(%peer, ?id, "accepted");
+        // Registration reports whatever readiness the socket already has.
+        self.conns.put(Conn {
+            id,
+            stream,
+            readable: false,
+            writable: false,
+            queued: false,
+        });
+    }
+
+    /// One turn for one ready connection: budgeted reads, then writes, then back on the list if
+    /// readiness the core can use is left.
+    pub(super) fn serve(&mut self, id: ConnId, poll: &mut Poll) {
+        let mut bytes = 0;
+        for _ in 0..READ_CALLS {
+            if bytes >= READ_BYTES || !self.server.interest(id).read {
+                break;
+            }
+            let Some(conn) = self.conns.get(id).filter(|c| c.readable) else {
+                break;
+            };
+            match conn.stream.read(&mut self.buf) {
+                Ok(0) => {
+                    conn.readable = false;
+                    self.server.handle_eof(id, self.now);
+                }
+                Ok(n) => {
+                    bytes += n;
+                    self.server.handle_input(id, self.now, &self.buf[..n]);
+                }
+                Err(err) if err.kind() == ErrorKind::WouldBlock => conn.readable = false,
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => {
+                    tracing::debug!(?id, "read: {err}");
+                    self.server.handle_io_error(id, self.now);
+                }
+            }
+            self.drain_outputs(poll);
+        }
+        self.write_out(id);
+        self.drain_outputs(poll);
+        self.requeue(id);
+    }
+
+    /// Writes pending output until none is left or the socket stops taking it.
+    fn write_out(&mut self, id: ConnId) {
+        while let Some(conn) = self.conns.get(id).filter(|c| c.writable) {
+            let pending = self.server.outbound(id);
+            if pending.is_empty() {
+                return;
+            }
+            match conn.stream.write(pending) {
+                Ok(0) => self.server.handle_io_error(id, self.now),
+                Ok(n) => self.server.consume_outbound(id, n, self.now),
+                Err(err) if err.kind() == ErrorKind::WouldBlock => conn.writable = false,
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => {
+                    tracing::debug!(?id, "write: {err}");
+                    self.server.handle_io_error(id, self.now);
+                }
+            }
+        }
+    }
+
+    /// Puts the connection on the ready list when remembered readiness matches what the core now
+    /// wants: this is how reading resumes after backpressure without a new edge.
+    fn requeue(&mut self, id: ConnId) {
+        let want = self.server.interest(id);
+        if let Some(conn) = self.conns.get(id) {
+            if !conn.queued && ((want.read && conn.readable) || (want.write && conn.writable)) {
+                conn.queued = true;
+                self.ready.push(id);
+            }
+        }
+    }
+
+    /// Carries out every queued instruction of the core.
+    pub(super) fn drain_outputs(&mut self, poll: &mut Poll) {
+        while let Some(output) = self.server.poll_output() {
+            match output {
+                Output::Transmit(id) => {
+                    self.write_out(id);
+                    self.requeue(id);
+                }
+                Output::Close(id, reason) => {
+                    if let Some(mut conn) = self.conns.take(id) {
+                        tracing::debug!(?id, ?reason, "closed");
+                        let _ = poll.registry().deregister(&mut conn.stream);
+                    }
+                    self.accept_paused_until = None;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! `MioDriver`: the loop. Each turn waits in `Poll::poll` (not at all while connections are still
+//! ready or accepts are pending), records the readiness events, accepts, serves the ready list and
+//! carries out the core's outputs.
+
+mod io;
+
+use std::io as stdio;
+use std::mem;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use keel_core::{ConnId, Server, Service, Timestamp};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::DriverOptions;
+use crate::conn::ConnTable;
+use crate::shutdown::ShutdownHandle;
+
+/// Tokens at the top of the range; connection tokens are `u32` slot indices below them.
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+const EVENT_CAPACITY: usize = 1024;
+const READ_BUFFER: usize = 64 << 10;
+/// The listen backlog.
+const BACKLOG: libc::c_int = 1024;
+
+/// A `keel_core::Server` driven by `mio`.
+///
+/// Two-phase start: `new` allocates memory only; `bind` creates the `Poll`, the listener and the
+/// shutdown waker; `run` returns once a requested shutdown has completed.
+pub struct MioDriver<S> {
+    poll: Option<Poll>,
+    events: Events,
+    server: Server<S>,
+    options: DriverOptions,
+    shutdown: ShutdownHandle,
+    listener: Option<TcpListener>,
+    /// The listener had an edge not yet accepted to `WouldBlock`.
+    listener_ready: bool,
+    conns: ConnTable,
+    /// Connections with remembered readiness the core can use: served next turn.
+    ready: Vec<ConnId>,
+    /// The previous turn's ready list, kept for its allocation.
+    serving: Vec<ConnId>,
+    buf: Box<[u8]>,
+    now: Timestamp,
+    /// No accept until then, after running out of descriptors.
+    accept_paused_until: Option<Timestamp>,
+    /// When shutdown began: the end of the grace period.
+    shutdown_deadline: Option<Timestamp>,
+}
+
+impl<S: Service> MioDriver<S> {
+    /// Memory only: the event buffer and the read buffer; no descriptor is opened.
+    pub fn new(server: Server<S>, options: DriverOptions) -> MioDriver<S> {
+        MioDriver {
+            poll: None,
+            events: Events::with_capacity(EVENT_CAPACITY),
+            server,
+            options,
+            shutdown: ShutdownHandle::default(),
+            listener: None,
+            listener_ready: false,
+            conns: ConnTable::default(),
+            ready: Vec::new(),
+            serving: Vec::new(),
+            buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            now: Timestamp::ZERO,
+            accept_paused_until: None,
+            shutdown_deadline: None,
+        }
+    }
+
+    /// The core, for its statistics and state.
+    pub fn server(&self) -> &Server<S> {
+        &self.server
+    }
+
+    /// A handle that stops `run` gracefully; `trigger` is async-signal-safe.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Creates the poll instance, the listener (backlog 1024) and the waker; returns the bound
+    /// address.
+    pub fn bind(&mut self, addr: SocketAddr) -> stdio::Result<SocketAddr> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(addr)?;
+        // mio listens with a small backlog, which a burst of connects overflows (the dropped SYNs
+        // are retried only after a second), so listen again with a larger one.
+        // SAFETY: the descriptor is the listening socket `listener` owns, alive for the call;
+        // listen() on a listening socket only changes its backlog.
+        if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+            return Err(stdio::Error::last_os_error());
+        }
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        self.shutdown.attach(Waker::new(poll.registry(), WAKER)?);
+        let local = listener.local_addr()?;
+        self.poll = Some(poll);
+        self.listener = Some(listener);
+        self.listener_ready = true;
+        Ok(local)
+    }
+
+    /// Runs until shutdown completes: every connection closed, or the grace period over.
+    pub fn run(&mut self) -> stdio::Result<()> {
+        let Some(mut poll) = self.poll.take() else {
+            return Err(stdio::Error::new(
+                stdio::ErrorKind::NotConnected,
+                "MioDriver::run before bind",
+            ));
+        };
+        let result = self.run_with(&mut poll);
+        self.poll = Some(poll);
+        for conn in self.conns.drain() {
+            drop(conn.stream);
+        }
+        result
+    }
+
+    fn run_with(&mut self, poll: &mut Poll) -> stdio::Result<()> {
+        self.now = (self.options.clock)();
+        while !self.done(poll) {
+            let timeout = if self.ready.is_empty() && !self.can_accept() {
+                self.wait()
+            } else {
+                Some(Duration::ZERO)
+            };
+            let polled = poll.poll(&mut self.events, timeout);
+            self.now = (self.options.clock)();
+            match polled {
+                Ok(()) => {}
+                Err(e) if e.kind() == stdio::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            self.record_events();
+            if self.can_accept() {
+                self.accept_batch(poll);
+            }
+            self.serve_ready(poll);
+            if let Some(deadline) = self.server.poll_timeout().filter(|&d| d <= self.now) {
+                tracing::trace!(%deadline, "timeouts due");
+                self.server.handle_timeout(self.now);
+                self.drain_outputs(poll);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts shutdown when requested; true once it has finished or its grace period ran out.
+    fn done(&mut self, poll: &mut Poll) -> bool {
+        let deadline = match self.shutdown_deadline {
+            Some(deadline) => deadline,
+            None if self.shutdown.is_requested() => {
+                tracing::info!(
+                    connections = self.server.connection_count(),
+                    "shutting down"
+                );
+                self.server.begin_shutdown(self.now);
+                if let Some(mut listener) = self.listener.take() {
+                    let _ = poll.registry().deregister(&mut listener);
+                }
+                let grace = self.options.shutdown_grace.as_millis() as u64;
+                self.shutdown_deadline = Some(self.now.saturating_add_millis(grace));
+                self.drain_outputs(poll);
+                return self.server.connection_count() == 0;
+            }
+            None => return false,
+        };
+        self.now >= deadline || self.server.connection_count() == 0
+    }
+
+    fn can_accept(&self) -> bool {
+        self.listener_ready
+            && self.listener.is_some()
+            && self.accept_paused_until.is_none_or(|t| self.now >= t)
+    }
+
+    /// The longest wait: the nearest deadline (core, accept pause, shutdown), capped by the
+    /// configured poll timeout. mio rounds sub-millisecond waits up itself.
+    fn wait(&self) -> Option<Duration> {
+        let nearest = [
+            self.server.poll_timeout(),
+            self.accept_paused_until,
+            self.shutdown_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|t| Duration::from_millis(t.millis_since(self.now)));
+        [nearest, self.options.poll_timeout]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Remembers the readiness each event reports and queues the connections concerned.
+    fn record_events(&mut self) {
+        for event in self.events.iter() {
+            match event.token() {
+                LISTENER => self.listener_ready = true,
+                WAKER => {}
+                Token(index) => {
+                    let Some(conn) = self.conns.by_token(index) else {
+                        continue;
+                    };
+                    let failed = event.is_error();
+                    conn.readable |= failed || event.is_readable() || event.is_read_closed();
+                    conn.writable |= failed || event.is_writable() || event.is_write_closed();
+                    if !conn.queued {
+                        conn.queued = true;
+                        self.ready.push(conn.id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serves every connection on the ready list once; those still ready go on the next list.
+    fn serve_ready(&mut self, poll: &mut Poll) {
+        let mut batch = mem::replace(&mut self.ready, mem::take(&mut self.serving));
+        for id in batch.drain(..) {
+            match self.conns.get(id) {
+                Some(conn) => conn.queued = false,
+                None => continue,
+            }
+            self.serve(id, poll);
+        }
+        self.serving = batch;
+    }
+}

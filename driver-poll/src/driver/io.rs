@@ -1,0 +1,133 @@
+//! Moving bytes: accepting sockets, reading into the shared buffer, writing the core's output, and
+//! carrying out the core's `Transmit` and `Close` instructions.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use keel_core::{ConnId, Output, Service};
+
+use super::PollDriver;
+
+/// Connections accepted per turn at most, so a connect storm cannot starve established clients.
+const ACCEPT_BATCH: usize = 256;
+/// Reads per connection per turn at most; poll() is level-triggered, so the rest waits a turn.
+const READS_PER_TURN: usize = 4;
+/// How long accepting pauses when the process or system is out of descriptors.
+const ACCEPT_PAUSE_MS: u64 = 100;
+
+impl<S: Service> PollDriver<S> {
+    pub(super) fn accept_batch(&mut self) {
+        for _ in 0..ACCEPT_BATCH {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) if out_of_descriptors(&e) => {
+                    tracing::warn!("accept: {e}; pausing accepts for {ACCEPT_PAUSE_MS} ms");
+                    self.accept_paused_until =
+                        Some(self.now.saturating_add_millis(ACCEPT_PAUSE_MS));
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Registers an accepted socket with the core, or closes it at once when the core refuses.
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+        if let Err(e) = stream
+            .set_nonblocking(true)
+            .and_then(|()| stream.set_nodelay(true))
+        {
+            tracing::debug!(%peer, "dropping accepted socket: {e}");
+            return;
+        }
+        match self.server.accept(self.now) {
+            Ok(id) => {
+                tracing::debug!(%peer, ?id, "accepted");
+                self.sockets.insert(id, stream);
+            }
+            Err(e) => tracing::debug!(%peer, "refused: {e}"),
+        }
+    }
+
+    /// Reads while the core wants input, up to the per-turn bound.
+    pub(super) fn read_ready(&mut self, id: ConnId) {
+        for _ in 0..READS_PER_TURN {
+            if !self.server.interest(id).read {
+                return;
+            }
+            let Some(mut stream) = self.sockets.get(id) else {
+                return;
+            };
+            match stream.read(&mut self.buf) {
+                Ok(0) => return self.server.handle_eof(id, self.now),
+                Ok(n) => {
+                    self.server.handle_input(id, self.now, &self.buf[..n]);
+                    if n < self.buf.len() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::debug!(?id, "read: {e}");
+                    return self.server.handle_io_error(id, self.now);
+                }
+            }
+        }
+    }
+
+    /// Writes the connection's pending output until it is all sent or the socket is full.
+    pub(super) fn flush(&mut self, id: ConnId) {
+        loop {
+            let out = self.server.outbound(id);
+            let Some(mut stream) = self.sockets.get(id).filter(|_| !out.is_empty()) else {
+                return;
+            };
+            match stream.write(out) {
+                Ok(0) => return self.server.handle_io_error(id, self.now),
+                Ok(n) => self.server.consume_outbound(id, n, self.now),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::debug!(?id, "write: {e}");
+                    return self.server.handle_io_error(id, self.now);
+                }
+            }
+        }
+    }
+
+    /// Carries out every queued instruction of the core.
+    pub(super) fn drain_outputs(&mut self) {
+        while let Some(output) = self.server.poll_output() {
+            match output {
+                Output::Transmit(id) => self.flush(id),
+                Output::Close(id, reason) => {
+                    tracing::debug!(?id, ?reason, "closed");
+                    self.sockets.remove(id);
+                    // A descriptor came free: accepting may resume.
+                    self.accept_paused_until = None;
+                }
+            }
+        }
+    }
+}
+
+/// EMFILE/ENFILE (and kernel memory shortage): accepting again at once would fail the same way.
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

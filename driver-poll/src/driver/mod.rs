@@ -1,0 +1,232 @@
+//! `PollDriver`: the loop. Each turn builds the pollfd array (wake-up pipe, listener, then every
+//! connection the core wants to hear about), waits in `poll()`, hands what is ready to the core and
+//! carries out the core's outputs.
+
+mod io;
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+use std::{io as stdio, mem};
+
+use keel_core::{ConnId, Server, Service, Timestamp};
+use libc::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, c_short};
+
+use crate::DriverOptions;
+use crate::shutdown::ShutdownHandle;
+use crate::sockets::Sockets;
+use crate::timeout::poll_timeout_ms;
+
+/// The single reusable read buffer all connections read into.
+const READ_BUFFER: usize = 64 << 10;
+/// The listen backlog, so a burst of connects is not dropped before the first accept.
+const BACKLOG: libc::c_int = 1024;
+
+/// A `keel_core::Server` driven by `libc::poll()`.
+///
+/// Two-phase start: `new` allocates memory only; `bind` opens the listener and the wake-up pipe;
+/// `run` loops until a shutdown requested through `shutdown_handle()` has completed.
+pub struct PollDriver<S> {
+    server: Server<S>,
+    options: DriverOptions,
+    shutdown: ShutdownHandle,
+    listener: Option<TcpListener>,
+    sockets: Sockets,
+    /// Rebuilt every turn: the wake-up pipe, then the listener when accepting, then connections.
+    fds: Vec<libc::pollfd>,
+    /// The connection behind each pollfd after the fixed entries.
+    polled: Vec<ConnId>,
+    buf: Box<[u8]>,
+    /// The clock's reading for this turn.
+    now: Timestamp,
+    /// Accepting pauses until then after the process ran out of descriptors.
+    accept_paused_until: Option<Timestamp>,
+    /// Set once shutdown began: connections still open then are dropped.
+    shutdown_deadline: Option<Timestamp>,
+}
+
+impl<S: Service> PollDriver<S> {
+    /// Memory only: no socket is opened until `bind`.
+    pub fn new(server: Server<S>, options: DriverOptions) -> PollDriver<S> {
+        PollDriver {
+            server,
+            options,
+            shutdown: ShutdownHandle::default(),
+            listener: None,
+            sockets: Sockets::default(),
+            fds: Vec::new(),
+            polled: Vec::new(),
+            buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            now: Timestamp::ZERO,
+            accept_paused_until: None,
+            shutdown_deadline: None,
+        }
+    }
+
+    /// Opens the nonblocking listener and the wake-up pipe; returns the address actually bound.
+    pub fn bind(&mut self, addr: SocketAddr) -> stdio::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        // SAFETY: the descriptor is a bound, listening socket owned by `listener`, which outlives
+        // the call; listen() on a listening socket only updates its backlog.
+        if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+            return Err(stdio::Error::last_os_error());
+        }
+        self.shutdown.open()?;
+        let local = listener.local_addr()?;
+        self.listener = Some(listener);
+        Ok(local)
+    }
+
+    /// Requests a graceful shutdown from anywhere, a signal handler included.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    pub fn server(&self) -> &Server<S> {
+        &self.server
+    }
+
+    /// Runs until shutdown completes: every connection closed, or the grace period over.
+    pub fn run(&mut self) -> stdio::Result<()> {
+        let Some(wake_fd) = self.shutdown.wake_fd() else {
+            return Err(stdio::Error::new(
+                ErrorKind::NotConnected,
+                "PollDriver::run before bind",
+            ));
+        };
+        self.now = (self.options.clock)();
+        loop {
+            if self.shutdown.is_requested() && self.shutdown_deadline.is_none() {
+                self.begin_shutdown();
+            }
+            if let Some(deadline) = self.shutdown_deadline {
+                if self.server.connection_count() == 0 || self.now >= deadline {
+                    break;
+                }
+            }
+            let listening = self.build_pollfds(wake_fd);
+            let timeout = poll_timeout_ms(self.wait());
+            let polled = poll(&mut self.fds, timeout);
+            self.now = (self.options.clock)();
+            if let Err(e) = polled {
+                if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) {
+                    continue;
+                }
+                return Err(e);
+            }
+            self.dispatch(listening);
+            if self.server.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.server.handle_timeout(self.now);
+                self.drain_outputs();
+            }
+        }
+        self.sockets.clear();
+        Ok(())
+    }
+
+    fn begin_shutdown(&mut self) {
+        tracing::info!(
+            connections = self.server.connection_count(),
+            "shutting down"
+        );
+        self.server.begin_shutdown(self.now);
+        self.listener = None;
+        self.shutdown_deadline = Some(
+            self.now
+                .saturating_add_millis(self.options.shutdown_grace.as_millis() as u64),
+        );
+        self.drain_outputs();
+    }
+
+    /// Fills `fds` and `polled`; returns whether the listener is among them.
+    fn build_pollfds(&mut self, wake_fd: RawFd) -> bool {
+        self.fds.clear();
+        self.polled.clear();
+        self.fds.push(pollfd(wake_fd, POLLIN));
+        if self.accept_paused_until.is_some_and(|t| self.now >= t) {
+            self.accept_paused_until = None;
+        }
+        let listening = match &self.listener {
+            Some(listener) if self.accept_paused_until.is_none() => {
+                self.fds.push(pollfd(listener.as_raw_fd(), POLLIN));
+                true
+            }
+            _ => false,
+        };
+        for (id, fd) in self.sockets.fds() {
+            let interest = self.server.interest(id);
+            let events =
+                if interest.read { POLLIN } else { 0 } | if interest.write { POLLOUT } else { 0 };
+            if events != 0 {
+                self.fds.push(pollfd(fd, events));
+                self.polled.push(id);
+            }
+        }
+        listening
+    }
+
+    /// How long `poll()` may block: until the earliest of the core's deadline, the end of an
+    /// accept pause and the end of the shutdown grace, capped by the configured poll timeout.
+    fn wait(&self) -> Option<Duration> {
+        let mut deadline = self.server.poll_timeout();
+        for t in [self.accept_paused_until, self.shutdown_deadline]
+            .into_iter()
+            .flatten()
+        {
+            deadline = Some(deadline.map_or(t, |d| d.min(t)));
+        }
+        let until = deadline.map(|d| Duration::from_millis(d.millis_since(self.now)));
+        match (until, self.options.poll_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Acts on the `revents` of one `poll()`.
+    fn dispatch(&mut self, listening: bool) {
+        if self.fds[0].revents != 0 {
+            self.shutdown.drain();
+        }
+        if listening && self.fds[1].revents != 0 {
+            self.accept_batch();
+        }
+        let first = 1 + usize::from(listening);
+        let polled = mem::take(&mut self.polled);
+        for (i, &id) in polled.iter().enumerate() {
+            let revents = self.fds[first + i].revents;
+            if revents & POLLNVAL != 0 {
+                self.server.handle_io_error(id, self.now);
+            } else {
+                if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
+                    self.read_ready(id);
+                }
+                if revents & (POLLOUT | POLLHUP | POLLERR) != 0 {
+                    self.flush(id);
+                }
+            }
+            self.drain_outputs();
+        }
+        self.polled = polled;
+    }
+}
+
+fn pollfd(fd: RawFd, events: c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+fn poll(fds: &mut [libc::pollfd], timeout: libc::c_int) -> stdio::Result<usize> {
+    // SAFETY: `fds` is an exclusively borrowed slice of initialised pollfd structs and the length
+    // passed is its length, so the kernel reads and writes only inside it.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+    if n < 0 {
+        Err(stdio::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
