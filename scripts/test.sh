@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The one command that installs what the test suite needs and runs all of it:
+#   bash scripts/test.sh
+# Idempotent; on a fresh Debian machine (as root) it installs memcached, libmemcached-tools and the
+# Python packages (python-binary-memcached, pytest) when they are missing. Every step must pass:
+# the script exits non-zero on the first failing step and prints each runner's closing summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# ---- prerequisites -------------------------------------------------------------------------
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+apt_updated=0
+apt_install() {
+    if [ "$apt_updated" -eq 0 ]; then
+        as_root apt-get update
+        apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
+
+if ! command -v memcached >/dev/null || ! command -v memccapable >/dev/null; then
+    log "installing memcached and libmemcached-tools"
+    apt_install memcached libmemcached-tools
+fi
+if ! command -v python3 >/dev/null; then
+    log "installing python3"
+    apt_install python3 python3-pip
+fi
+if ! python3 -m pip --version >/dev/null 2>&1; then
+    log "installing pip"
+    apt_install python3-pip
+fi
+pip_install() {
+    # PEP 668 (Debian 12+) marks the system Python as externally managed: retry with the override.
+    python3 -m pip install --quiet "$@" 2>/dev/null ||
+        python3 -m pip install --quiet --break-system-packages "$@"
+}
+if ! python3 -c 'import bmemcached' 2>/dev/null; then
+    log "installing python-binary-memcached"
+    pip_install python-binary-memcached
+fi
+if ! python3 -c 'import pytest' 2>/dev/null; then
+    log "installing pytest"
+    pip_install pytest
+fi
+for tool in memcached memccapable memccp memccat memcexist memctouch memcrm memcstat memcflush; do
+    command -v "$tool" >/dev/null || { echo "missing $tool after installation" >&2; exit 1; }
+done
+
+# ---- the suite -----------------------------------------------------------------------------
+summary=()
+record() { summary+=("$1"); }
+
+log "cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+record "cargo build: ok"
+
+log "cargo test --workspace"
+cargo_log=$(mktemp)
+trap 'rm -f "$cargo_log"' EXIT
+set +e
+cargo test --workspace 2>&1 | tee "$cargo_log"
+status=${PIPESTATUS[0]}
+set -e
+count() { grep -E '^test result:' "$cargo_log" | sed -nE "s/.* ([0-9]+) $1.*/\1/p" | awk '{ s += $1 } END { print s + 0 }'; }
+passed=$(count passed)
+failed=$(count failed)
+log "cargo test summary"
+grep -E '^(test result:|     Running|   Doc-tests)' "$cargo_log" || true
+if [ "$status" -ne 0 ]; then
+    echo "cargo test --workspace FAILED (exit $status)" >&2
+    exit "$status"
+fi
+record "cargo test: ok ($passed passed, $failed failed)"
+
+log "pytest tests/python"
+python3 -m pytest tests/python -q -p no:cacheprovider
+record "pytest: ok"
+
+if [ -f fuzz/Cargo.toml ]; then
+    log "cargo test --manifest-path fuzz/Cargo.toml (corpus replay on stable)"
+    if ! cargo test --manifest-path fuzz/Cargo.toml 2>&1 | tail -n 30; then
+        echo "fuzz corpus replay FAILED" >&2
+        exit 1
+    fi
+    record "fuzz corpus replay: ok"
+fi
+
+# ---- FUZZ HOOK -----------------------------------------------------------------------------
+# The time-boxed fuzzing step (nightly, cargo-fuzz) is written by the fuzzing work; it runs here
+# when present.
+if [ -f fuzz/run.sh ]; then
+    log "bash fuzz/run.sh 60"
+    bash fuzz/run.sh 60
+    record "fuzz run (60 s): ok"
+fi
+# ---- END FUZZ HOOK -------------------------------------------------------------------------
+
+log "summary"
+printf '  %s\n' "${summary[@]}"

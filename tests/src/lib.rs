@@ -1,0 +1,48 @@
+//! keel-tests: end-to-end tests of the `keel` binary over loopback, run against both drivers
+//! (mio and poll), with real third-party clients and memcached as the oracle.
+//!
+//! The library holds the shared helpers; the tests themselves are in `tests/`:
+//! - [`client`]: an independent binary-protocol client (request builder, response reader);
+//! - [`server`]: spawning keel or memcached, parsing the ready line, killing on drop.
+
+pub mod client;
+pub mod server;
+
+pub use client::{Client, End, Packet, Request, op, status};
+pub use server::{Kind, Options, Server};
+
+/// Declares one `#[test]` per server kind for a scenario `fn(Kind)`, in a module named after it.
+///
+/// `server_tests!(pipelining: mio, poll, memcached);` gives the tests `pipelining::mio`,
+/// `pipelining::poll` and `pipelining::memcached`, each calling `pipelining(Kind::…)`.
+#[macro_export]
+macro_rules! server_tests {
+    ($scenario:ident : $($kind:ident),+ $(,)?) => {
+        mod $scenario {
+            $( $crate::__server_test_one!($scenario, $kind); )+
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __server_test_one {
+    ($scenario:ident, mio) => {
+        #[test]
+        fn mio() {
+            super::$scenario($crate::Kind::KeelMio)
+        }
+    };
+    ($scenario:ident, poll) => {
+        #[test]
+        fn poll() {
+            super::$scenario($crate::Kind::KeelPoll)
+        }
+    };
+    ($scenario:ident, memcached) => {
+        #[test]
+        fn memcached() {
+            super::$scenario($crate::Kind::Memcached)
+        }
+    };
+}
