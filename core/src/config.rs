@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::auth::Credentials;
+
 /// Which protocols a connection may speak (memcached `-B`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ProtocolMode {
@@ -28,8 +30,14 @@ pub struct Config {
     pub pid: u32,
     /// The verbosity level reported by STAT settings, changed by VERBOSITY.
     pub verbosity: u32,
-    /// Which protocols connections may speak.
+    /// Which protocols connections may speak. With SASL on, connections are binary only, as in
+    /// memcached.
     pub protocol: ProtocolMode,
+    /// A connection holding part of a request for this long is closed, however long the idle
+    /// timeout: a client cannot pin a connection by trickling bytes (slowloris). `None`: never.
+    pub read_timeout: Option<Duration>,
+    /// SASL PLAIN users (memcached `-S`); `None` leaves every connection authenticated.
+    pub sasl: Option<Credentials>,
 }
 
 impl Default for Config {
@@ -42,6 +50,8 @@ impl Default for Config {
             pid: 0,
             verbosity: 0,
             protocol: ProtocolMode::Auto,
+            read_timeout: Some(Duration::from_secs(30)),
+            sasl: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! The core reads no clock, opens no socket, spawns no thread and uses no `unsafe`.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod buffer;
 pub mod cache;
 mod config;
@@ -26,6 +27,7 @@ mod stats;
 pub mod store;
 mod time;
 
+pub use auth::Credentials;
 pub use cache::{Cache, CacheConfig};
 pub use config::{Config, ProtocolMode};
 pub use conn::ConnState;

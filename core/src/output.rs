@@ -23,6 +23,10 @@ pub enum CloseReason {
     IoError,
     /// No traffic within the idle timeout, or a peer that stopped reading its responses.
     IdleTimeout,
+    /// Part of a request sat unfinished for longer than the read timeout.
+    ReadTimeout,
+    /// A command before SASL authentication (answered with an auth error first).
+    Unauthenticated,
     /// The request stream cannot be parsed; memcached's error reply (if any) went out first.
     Protocol(FrameError),
     /// A text command line without "\n" grew past its limit.

@@ -11,6 +11,8 @@ pub struct ServerStats {
     pub rejected_connections: u64,
     pub bytes_read: u64,
     pub bytes_written: u64,
+    pub auth_cmds: u64,
+    pub auth_errors: u64,
 }
 
 impl ServerStats {
@@ -41,6 +43,8 @@ impl ServerStats {
         sink.stat("rejected_connections", &self.rejected_connections);
         sink.stat("bytes_read", &self.bytes_read);
         sink.stat("bytes_written", &self.bytes_written);
+        sink.stat("auth_cmds", &self.auth_cmds);
+        sink.stat("auth_errors", &self.auth_errors);
         sink.stat("threads", &1);
     }
 
@@ -52,6 +56,11 @@ impl ServerStats {
             &config.idle_timeout.map_or(0, |t| t.as_secs()),
         );
         sink.stat("domain_socket", &"NULL");
+        sink.stat("sasl", &if config.sasl.is_some() { "yes" } else { "no" });
+        sink.stat(
+            "read_timeout",
+            &config.read_timeout.map_or(0, |t| t.as_secs()),
+        );
         sink.stat(
             "binding_protocol",
             &match config.protocol {

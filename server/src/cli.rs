@@ -41,6 +41,15 @@ pub struct Options {
     /// Longest single wait for socket readiness, in milliseconds (0: only the core's deadlines)
     #[arg(long, default_value_t = 1000)]
     pub poll_timeout_ms: u64,
+    /// Close a connection holding part of a request for this many seconds (0: never)
+    #[arg(long, default_value_t = 30)]
+    pub read_timeout: u64,
+    /// Require SASL PLAIN authentication (binary protocol only, as in memcached)
+    #[arg(short = 'S', long)]
+    pub enable_sasl: bool,
+    /// SASL password file, lines of user:password (default: $MEMCACHED_SASL_PWDB)
+    #[arg(long, value_name = "FILE", env = "MEMCACHED_SASL_PWDB")]
+    pub sasl_pwdb: Option<std::path::PathBuf>,
     /// Refuse FLUSH commands
     #[arg(short = 'F', long)]
     pub disable_flush: bool,

@@ -2,6 +2,9 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use keel_core::auth::PwdbError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -18,4 +21,12 @@ pub enum Error {
     Thread(#[source] io::Error),
     #[error("the server thread panicked")]
     Panicked,
+    #[error("-S needs a password file: --sasl-pwdb FILE or MEMCACHED_SASL_PWDB")]
+    SaslWithoutPwdb,
+    #[error("SASL works with the binary protocol only; drop -B ascii")]
+    SaslNeedsBinary,
+    #[error("cannot read SASL password file {path}: {source}")]
+    SaslPwdbRead { path: PathBuf, source: io::Error },
+    #[error("SASL password file {path}: {source}")]
+    SaslPwdbFormat { path: PathBuf, source: PwdbError },
 }

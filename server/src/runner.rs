@@ -55,14 +55,12 @@ enum Driver {
 /// bound, `ready` is called with its address and a handle that stops the server.
 pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) -> Result<(), Error> {
     let addr = options.listen_addr()?;
+    let mut config = options.core_config();
+    config.sasl = options.sasl_credentials()?;
     let seed = hash_seed().map_err(Error::Entropy)?;
     limits::ensure_nofile(u64::from(options.conn_limit) + limits::HEADROOM);
     let clock = WallClock::start();
-    let server = Server::new(
-        options.core_config(),
-        Cache::new(options.cache_config(seed)),
-        clock.now(),
-    );
+    let server = Server::new(config, Cache::new(options.cache_config(seed)), clock.now());
     let poll_timeout = options.poll_timeout();
     let clock: Box<dyn FnMut() -> Timestamp + Send> = Box::new(move || clock.now());
     let mut driver = match options.driver {

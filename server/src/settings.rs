@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use keel_core::{CacheConfig, Config, ProtocolMode};
+use keel_core::{CacheConfig, Config, Credentials, ProtocolMode};
 
 use crate::cli::{Options, ProtocolKind};
 use crate::error::Error;
@@ -38,6 +38,7 @@ impl Options {
             idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
             pid: std::process::id(),
             verbosity: u32::from(self.verbose),
+            read_timeout: (self.read_timeout > 0).then(|| Duration::from_secs(self.read_timeout)),
             protocol: match self.protocol {
                 ProtocolKind::Auto => ProtocolMode::Auto,
                 ProtocolKind::Binary => ProtocolMode::Binary,
@@ -45,6 +46,27 @@ impl Options {
             },
             ..Config::default()
         }
+    }
+
+    /// The SASL users when `-S` is given, read from the password file.
+    pub fn sasl_credentials(&self) -> Result<Option<Credentials>, Error> {
+        if !self.enable_sasl {
+            return Ok(None);
+        }
+        if self.protocol == ProtocolKind::Ascii {
+            return Err(Error::SaslNeedsBinary);
+        }
+        let path = self.sasl_pwdb.as_ref().ok_or(Error::SaslWithoutPwdb)?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::SaslPwdbRead {
+            path: path.clone(),
+            source,
+        })?;
+        Credentials::parse_pwdb(&text)
+            .map(Some)
+            .map_err(|source| Error::SaslPwdbFormat {
+                path: path.clone(),
+                source,
+            })
     }
 
     /// The cache's settings, with a hash seed chosen by the caller (at random, in `run`).

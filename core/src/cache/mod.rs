@@ -527,7 +527,9 @@ impl Service for Cache {
             | Command::Version
             | Command::Quit { .. }
             | Command::Stat { .. }
-            | Command::Verbosity { .. } => Outcome::Failed(Status::UnknownCommand),
+            | Command::Verbosity { .. }
+            | Command::SaslListMechs
+            | Command::SaslAuth { .. } => Outcome::Failed(Status::UnknownCommand),
         }
     }
 

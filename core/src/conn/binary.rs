@@ -6,7 +6,8 @@ use super::{Connection, Phase};
 use crate::dispatch::{Dispatch, Flow};
 use crate::output::CloseReason;
 use crate::protocol::{
-    Command, Frame, HEADER_LEN, Header, RequestShape, ResponseWriter, Status, classify,
+    Command, Frame, FrameError, HEADER_LEN, Header, Opcode, RequestShape, ResponseWriter, Status,
+    classify,
 };
 use crate::service::Service;
 
@@ -17,7 +18,19 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
             let Some(header) = Header::parse(buf) else {
                 return Step::NeedMore;
             };
-            match classify(&header) {
+            let classified = classify(&header);
+            let framed = !matches!(
+                classified,
+                Err(FrameError::BadMagic(_) | FrameError::InconsistentLengths { .. })
+            );
+            if framed && !conn.authenticated && !Opcode(header.opcode).allowed_before_auth() {
+                // memcached checks authentication right after the lengths, before anything else.
+                ResponseWriter::new(&mut conn.output, header.opcode, header.opaque)
+                    .error(Status::AuthError);
+                conn.closing = Some(CloseReason::Unauthenticated);
+                return Step::Used(0);
+            }
+            match classified {
                 Ok(shape) => conn.phase = Phase::Payload(header, shape),
                 Err(error) => {
                     if let Some(status) = error.reply() {
@@ -58,6 +71,12 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
                     d.reject_too_large(&header, mode, key, &mut conn.output),
                 )
             }
+            Some(Command::SaslAuth { mechanism, .. })
+                if d.refuse_sasl(&header, mechanism, value_len, &mut conn.output) =>
+            {
+                conn.phase = Phase::skipping(value_len);
+                (HEADER_LEN + prefix, Flow::Continue)
+            }
             _ => {
                 let total = header.body_len as usize;
                 if body.len() < total {
@@ -69,8 +88,10 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
             }
         },
     };
-    if let Flow::Close(reason) = flow {
-        conn.closing = Some(reason);
+    match flow {
+        Flow::Close(reason) => conn.closing = Some(reason),
+        Flow::Authenticated => conn.authenticated = true,
+        Flow::Continue => {}
     }
     Step::Used(used)
 }

@@ -7,6 +7,8 @@ mod text;
 
 pub(crate) use process::process;
 
+use std::time::Duration;
+
 use crate::output::{CloseReason, Interest};
 use crate::protocol::{Header, RequestShape};
 use crate::time::Timestamp;
@@ -72,12 +74,16 @@ pub(crate) struct Connection {
     pub(crate) peer_eof: bool,
     pub(crate) closed: bool,
     pub(crate) last_active: Timestamp,
+    /// When the unfinished request now in progress started arriving.
+    pub(crate) partial_since: Option<Timestamp>,
+    /// SASL: whether the connection has authenticated (always true without SASL).
+    pub(crate) authenticated: bool,
     /// A `Transmit` for this connection is queued and not yet answered by a full drain.
     pub(crate) transmit_queued: bool,
 }
 
 impl Connection {
-    pub(crate) fn new(now: Timestamp) -> Connection {
+    pub(crate) fn new(now: Timestamp, authenticated: bool) -> Connection {
         Connection {
             input: Vec::new(),
             output: Vec::new(),
@@ -88,6 +94,8 @@ impl Connection {
             peer_eof: false,
             closed: false,
             last_active: now,
+            partial_since: None,
+            authenticated,
             transmit_queued: false,
         }
     }
@@ -117,6 +125,49 @@ impl Connection {
                 Phase::Payload(..) => ConnState::ReadingPayload,
                 Phase::Discard(_) => ConnState::Discarding,
             }
+        }
+    }
+
+    /// Whether part of a request is waiting for more bytes (held-back complete requests are not).
+    fn mid_request(&self, output_limit: usize) -> bool {
+        self.phase != Phase::Header || (!self.input.is_empty() && !self.over_limit(output_limit))
+    }
+
+    /// Starts or stops the read-timeout clock after input was processed; returns the new start.
+    pub(crate) fn track_partial(
+        &mut self,
+        now: Timestamp,
+        output_limit: usize,
+    ) -> Option<Timestamp> {
+        if self.mid_request(output_limit) {
+            Some(*self.partial_since.get_or_insert(now))
+        } else {
+            self.partial_since = None;
+            None
+        }
+    }
+
+    /// The next time this connection must be closed if nothing happens, and why.
+    pub(crate) fn deadline(
+        &self,
+        idle: Option<Duration>,
+        read: Option<Duration>,
+    ) -> Option<(Timestamp, CloseReason)> {
+        let idle = idle.map(|t| {
+            (
+                self.last_active.saturating_add_millis(t.as_millis() as u64),
+                CloseReason::IdleTimeout,
+            )
+        });
+        let read = read.zip(self.partial_since).map(|(t, since)| {
+            (
+                since.saturating_add_millis(t.as_millis() as u64),
+                CloseReason::ReadTimeout,
+            )
+        });
+        match (idle, read) {
+            (Some(i), Some(r)) => Some(if r.0 < i.0 { r } else { i }),
+            (i, r) => i.or(r),
         }
     }
 

@@ -45,6 +45,8 @@ pub(crate) fn process<S: Service>(
                     return pos;
                 };
                 let proto = match d.config.protocol {
+                    // SASL is a binary-protocol feature: memcached refuses text while it is on.
+                    _ if d.config.sasl.is_some() => Proto::Binary,
                     ProtocolMode::Binary => Proto::Binary,
                     ProtocolMode::Ascii => Proto::Text,
                     ProtocolMode::Auto if first == REQUEST_MAGIC => Proto::Binary,

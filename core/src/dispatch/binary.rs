@@ -4,6 +4,7 @@
 use std::fmt::{Display, Write as _};
 
 use super::{Dispatch, Flow};
+use crate::auth;
 use crate::output::CloseReason;
 use crate::protocol::{Command, Header, ResponseWriter, Status, StoreMode};
 use crate::service::{ItemView, Outcome, Service, StatGroup, StatSink};
@@ -53,11 +54,65 @@ impl<S: Service> Dispatch<'_, S> {
                 w.ok(0);
             }
             Command::Stat { group } => self.stat(group, w),
+            Command::SaslListMechs => match self.config.sasl {
+                Some(_) => w.packet(Status::Success, 0, &[], &[], auth::MECHANISMS.as_bytes()),
+                None => w.error(Status::UnknownCommand),
+            },
+            Command::SaslAuth {
+                mechanism,
+                data,
+                step,
+            } => return self.sasl_auth(mechanism, data, step, w),
             _ => {
                 let outcome = self.service.execute(command, self.now);
                 encode(header, command, outcome, out);
             }
         }
+        Flow::Continue
+    }
+
+    /// Answers a SASL AUTH before its data is read when it cannot go further: SASL off (Unknown
+    /// command, as memcached answers), a mechanism name over 32 bytes, or data too large to hold.
+    /// `true` means answered; the data is then skipped.
+    pub(crate) fn refuse_sasl(
+        &mut self,
+        header: &Header,
+        mechanism: &[u8],
+        data_len: u64,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let status = if self.config.sasl.is_none() {
+            Status::UnknownCommand
+        } else if mechanism.len() > auth::MAX_MECHANISM_LEN {
+            Status::InvalidArguments
+        } else if !self.admits(mechanism.len(), data_len as usize, 0) {
+            Status::OutOfMemory
+        } else {
+            return false;
+        };
+        ResponseWriter::new(out, header.opcode, header.opaque).error(status);
+        true
+    }
+
+    /// SASL AUTH/STEP with PLAIN, the one mechanism offered: a single step, so STEP always fails.
+    fn sasl_auth(
+        &mut self,
+        mechanism: &[u8],
+        data: &[u8],
+        step: bool,
+        mut w: ResponseWriter<'_>,
+    ) -> Flow {
+        let Some(credentials) = &self.config.sasl else {
+            w.error(Status::UnknownCommand);
+            return Flow::Continue;
+        };
+        self.stats.auth_cmds += 1;
+        if !step && mechanism == auth::MECHANISMS.as_bytes() && credentials.verify_plain(data) {
+            w.packet(Status::Success, 0, &[], &[], b"Authenticated");
+            return Flow::Authenticated;
+        }
+        self.stats.auth_errors += 1;
+        w.error(Status::AuthError);
         Flow::Continue
     }
 

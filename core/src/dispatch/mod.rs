@@ -16,6 +16,8 @@ use crate::time::Timestamp;
 pub(crate) enum Flow {
     Continue,
     Close(CloseReason),
+    /// SASL authentication succeeded.
+    Authenticated,
 }
 
 /// Everything a command may touch besides its connection.

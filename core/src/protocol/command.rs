@@ -81,6 +81,14 @@ pub enum Command<'a> {
     Verbosity {
         level: u32,
     },
+    /// SASL LIST_MECHS.
+    SaslListMechs,
+    /// SASL AUTH (`step` false) or STEP: a mechanism name and its data.
+    SaslAuth {
+        mechanism: &'a [u8],
+        data: &'a [u8],
+        step: bool,
+    },
     /// `mg`: a lookup that may touch (`ttl`), create on miss (`vivify`), hand out a recache token
     /// (`recache`), or leave the item's fetched/LRU state alone (`no_update`).
     MetaGet {
@@ -221,6 +229,12 @@ impl<'a> Command<'a> {
             Opcode::STAT => Command::Stat { group: key },
             Opcode::VERBOSITY => Command::Verbosity {
                 level: be_u32(ext, 0),
+            },
+            Opcode::SASL_LIST_MECHS => Command::SaslListMechs,
+            Opcode::SASL_AUTH | Opcode::SASL_STEP => Command::SaslAuth {
+                mechanism: key,
+                data: value,
+                step: op == Opcode::SASL_STEP,
             },
             _ => return None,
         })

@@ -100,6 +100,8 @@ pub fn classify(h: &Header) -> Result<RequestShape, FrameError> {
         ),
         Opcode::VERBOSITY => (ext == 4 && key == 0 && no_value, RequestShape::Command),
         Opcode::STAT => (ext == 0, RequestShape::CommandIgnoringValue),
+        Opcode::SASL_LIST_MECHS => (ext == 0 && key == 0 && body == 0, RequestShape::Command),
+        Opcode::SASL_AUTH | Opcode::SASL_STEP => (ext == 0 && key > 0, RequestShape::Command),
         Opcode::TOUCH | Opcode::GAT | Opcode::GATQ | Opcode::GATK | Opcode::GATKQ => {
             (ext == 4 && key > 0, RequestShape::CommandIgnoringValue)
         }
@@ -246,7 +248,9 @@ mod tests {
         assert!(ok(Opcode::GATK, 4, 0, 4).is_err());
         assert!(ok(Opcode::VERBOSITY, 4, 0, 4).is_ok());
         assert_eq!(ok(Opcode(0x30), 3, 2, 9), Ok(RequestShape::Unknown));
-        assert_eq!(ok(Opcode::SASL_AUTH, 0, 5, 9), Ok(RequestShape::Unknown));
+        assert_eq!(ok(Opcode::SASL_AUTH, 0, 5, 9), Ok(RequestShape::Command));
+        assert!(ok(Opcode::SASL_AUTH, 0, 0, 9).is_err());
+        assert!(ok(Opcode::SASL_LIST_MECHS, 0, 0, 1).is_err());
     }
 
     #[test]

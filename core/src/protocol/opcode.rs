@@ -44,6 +44,14 @@ impl Opcode {
     pub const GATK: Opcode = Opcode(0x23);
     pub const GATKQ: Opcode = Opcode(0x24);
 
+    /// Whether a connection may send it before SASL authentication (memcached's `authenticated()`).
+    pub fn allowed_before_auth(self) -> bool {
+        matches!(
+            self,
+            Opcode::SASL_LIST_MECHS | Opcode::SASL_AUTH | Opcode::SASL_STEP | Opcode::VERSION
+        )
+    }
+
     /// memcached's name for the opcode, for logs and debugging.
     pub fn name(self) -> Option<&'static str> {
         const NAMES: [&str; 0x25] = [

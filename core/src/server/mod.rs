@@ -111,10 +111,11 @@ impl<S: Service> Server<S> {
         self.stats.curr_connections += 1;
         self.stats.total_connections += 1;
         if let Some(timeout) = self.config.idle_timeout {
-            let deadline = now.saturating_add_millis(timeout.as_millis() as u64);
-            self.next_sweep = Some(self.next_sweep.map_or(deadline, |t| t.min(deadline)));
+            self.wake_by(now.saturating_add_millis(timeout.as_millis() as u64));
         }
-        Ok(self.conns.insert(Connection::new(now)))
+        Ok(self
+            .conns
+            .insert(Connection::new(now, self.config.sasl.is_none())))
     }
 
     /// Bytes read from the connection. Every complete request among them (and among bytes kept
@@ -155,6 +156,7 @@ impl<S: Service> Server<S> {
             conn.input.extend_from_slice(bytes);
             resume(conn, &mut d, &mut self.pool);
         }
+        self.track_partial(id, now);
         self.settle(id);
     }
 
@@ -176,32 +178,44 @@ impl<S: Service> Server<S> {
         self.close_now(id, CloseReason::IoError);
     }
 
-    /// Closes connections whose idle deadline has passed. Calling it early does nothing.
+    /// Closes connections whose idle or read deadline has passed. Calling it early does nothing.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         let now = self.clock.advance(now);
-        let (Some(timeout), Some(sweep)) = (self.config.idle_timeout, self.next_sweep) else {
-            return;
-        };
-        if now < sweep {
+        if self.next_sweep.is_none_or(|sweep| now < sweep) {
             return;
         }
-        let timeout_ms = timeout.as_millis() as u64;
+        let (idle, read) = (self.config.idle_timeout, self.config.read_timeout);
         let mut expired = Vec::new();
         let mut next: Option<Timestamp> = None;
         for (id, conn) in self.conns.iter_mut() {
             if conn.closed {
                 continue;
             }
-            let deadline = conn.last_active.saturating_add_millis(timeout_ms);
-            if deadline <= now {
-                expired.push(id);
-            } else {
-                next = Some(next.map_or(deadline, |t| t.min(deadline)));
+            match conn.deadline(idle, read) {
+                Some((deadline, reason)) if deadline <= now => expired.push((id, reason)),
+                Some((deadline, _)) => next = Some(next.map_or(deadline, |t| t.min(deadline))),
+                None => {}
             }
         }
         self.next_sweep = next;
-        for id in expired {
-            self.close_now(id, CloseReason::IdleTimeout);
+        for (id, reason) in expired {
+            self.close_now(id, reason);
+        }
+    }
+
+    /// Makes sure `handle_timeout` runs by `deadline`.
+    fn wake_by(&mut self, deadline: Timestamp) {
+        self.next_sweep = Some(self.next_sweep.map_or(deadline, |t| t.min(deadline)));
+    }
+
+    /// Starts or stops a connection's read-timeout clock after its input was processed.
+    fn track_partial(&mut self, id: ConnId, now: Timestamp) {
+        let (limit, read) = (self.config.output_limit, self.config.read_timeout);
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if let (Some(start), Some(read)) = (conn.track_partial(now, limit), read) {
+            self.wake_by(start.saturating_add_millis(read.as_millis() as u64));
         }
     }
 
@@ -273,6 +287,7 @@ impl<S: Service> Server<S> {
             resume(conn, &mut d, &mut self.pool);
         }
         conn.close_if_drained_eof(self.config.output_limit);
+        self.track_partial(id, now);
         self.settle(id);
     }
 

@@ -90,12 +90,12 @@ mod tests {
     #[test]
     fn stale_ids_do_not_reach_new_occupants() {
         let mut slab = ConnSlab::default();
-        let a = slab.insert(Connection::new(Timestamp::ZERO));
-        let b = slab.insert(Connection::new(Timestamp::ZERO));
+        let a = slab.insert(Connection::new(Timestamp::ZERO, true));
+        let b = slab.insert(Connection::new(Timestamp::ZERO, true));
         assert_eq!((a.index(), b.index()), (0, 1));
         assert!(slab.remove(a).is_some());
         assert!(slab.remove(a).is_none());
-        let c = slab.insert(Connection::new(Timestamp::ZERO));
+        let c = slab.insert(Connection::new(Timestamp::ZERO, true));
         assert_eq!((c.index(), c.generation()), (0, 1));
         assert!(slab.get(a).is_none());
         assert!(slab.get(c).is_some());
