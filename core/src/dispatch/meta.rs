@@ -151,9 +151,7 @@ impl<S: Service> Dispatch<'_, S> {
             }
             _ => {
                 if !f.quiet {
-                    out.extend_from_slice(b"EN");
-                    write_echoes(key, flag_tokens, out);
-                    out.extend_from_slice(b"\r\n");
+                    write_status("EN", key, flag_tokens, out);
                 }
             }
         }
@@ -242,9 +240,7 @@ impl<S: Service> Dispatch<'_, S> {
             Outcome::Failed(Status::KeyExists) => "EX",
             _ => "NF",
         };
-        out.extend_from_slice(code.as_bytes());
-        write_echoes(key, flag_tokens, out);
-        out.extend_from_slice(b"\r\n");
+        write_status(code, key, flag_tokens, out);
         Ok(())
     }
 
@@ -306,13 +302,12 @@ impl<S: Service> Dispatch<'_, S> {
             }
             Outcome::Failed(Status::OutOfMemory) => return Err("SERVER_ERROR out of memory"),
             Outcome::Failed(status) => {
-                out.extend_from_slice(match status {
-                    Status::KeyExists => b"EX",
-                    Status::NotStored => b"NS",
-                    _ => b"NF",
-                });
-                write_echoes(key, flag_tokens, out);
-                out.extend_from_slice(b"\r\n");
+                let code = match status {
+                    Status::KeyExists => "EX",
+                    Status::NotStored => "NS",
+                    _ => "NF",
+                };
+                write_status(code, key, flag_tokens, out);
             }
             _ => {}
         }
@@ -410,8 +405,9 @@ fn write_key(key: &Key<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// The opaque and key echoes of a miss or failure.
-fn write_echoes(key: &Key<'_>, flag_tokens: &[&[u8]], out: &mut Vec<u8>) {
+/// A status line with only the opaque and key echoed: a miss, a failure, or a plain HD.
+fn write_status(code: &str, key: &Key<'_>, flag_tokens: &[&[u8]], out: &mut Vec<u8>) {
+    out.extend_from_slice(code.as_bytes());
     for token in flag_tokens {
         match token[0] {
             b'O' => write_opaque(token, out),
@@ -419,6 +415,7 @@ fn write_echoes(key: &Key<'_>, flag_tokens: &[&[u8]], out: &mut Vec<u8>) {
             _ => {}
         }
     }
+    out.extend_from_slice(b"\r\n");
 }
 
 fn write_ttl(item: &ItemView<'_>, now: u64, out: &mut Vec<u8>) {

@@ -133,29 +133,7 @@ impl<S: Service> Server<S> {
         if conn.closing.is_some() {
             return;
         }
-        if conn.output.capacity() == 0 {
-            conn.output = self.pool.take();
-        }
-        let mut d = Dispatch {
-            service: &mut self.service,
-            stats: &mut self.stats,
-            config: &mut self.config,
-            scratch: &mut self.stat_scratch,
-            bytes: &mut self.key_scratch,
-            started: self.started,
-            now,
-        };
-        if conn.input.is_empty() {
-            // The common case: parse straight from the caller's buffer, copy only a leftover.
-            let used = process(conn, bytes, &mut d);
-            if used < bytes.len() {
-                conn.input = self.pool.take();
-                conn.input.extend_from_slice(&bytes[used..]);
-            }
-        } else {
-            conn.input.extend_from_slice(bytes);
-            resume(conn, &mut d, &mut self.pool);
-        }
+        self.run_input(id, now, bytes);
         self.track_partial(id, now);
         self.settle(id);
     }
@@ -200,6 +178,44 @@ impl<S: Service> Server<S> {
         self.next_sweep = next;
         for (id, reason) in expired {
             self.close_now(id, reason);
+        }
+    }
+
+    /// Processes `fresh` bytes after whatever the connection already holds.
+    fn run_input(&mut self, id: ConnId, now: Timestamp, fresh: &[u8]) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if conn.output.capacity() == 0 {
+            conn.output = self.pool.take();
+        }
+        let mut d = Dispatch {
+            service: &mut self.service,
+            stats: &mut self.stats,
+            config: &mut self.config,
+            scratch: &mut self.stat_scratch,
+            bytes: &mut self.key_scratch,
+            started: self.started,
+            now,
+        };
+        if conn.input.is_empty() {
+            // The common case: parse straight from the caller's buffer, copy only a leftover.
+            let used = process(conn, fresh, &mut d);
+            if used < fresh.len() {
+                conn.input = self.pool.take();
+                conn.input.extend_from_slice(&fresh[used..]);
+            }
+        } else {
+            conn.input.extend_from_slice(fresh);
+            let input = std::mem::take(&mut conn.input);
+            let used = process(conn, &input, &mut d);
+            let mut input = input;
+            input.drain(..used);
+            if input.is_empty() {
+                self.pool.give(input);
+            } else {
+                conn.input = input;
+            }
         }
     }
 
@@ -271,21 +287,15 @@ impl<S: Service> Server<S> {
             conn.output.drain(..conn.sent);
             conn.sent = 0;
         }
-        if !conn.input.is_empty()
+        let resumable = !conn.input.is_empty()
             && conn.closing.is_none()
-            && !conn.over_limit(self.config.output_limit)
-        {
-            let mut d = Dispatch {
-                service: &mut self.service,
-                stats: &mut self.stats,
-                config: &mut self.config,
-                scratch: &mut self.stat_scratch,
-                bytes: &mut self.key_scratch,
-                started: self.started,
-                now,
-            };
-            resume(conn, &mut d, &mut self.pool);
+            && !conn.over_limit(self.config.output_limit);
+        if resumable {
+            self.run_input(id, now, &[]);
         }
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         conn.close_if_drained_eof(self.config.output_limit);
         self.track_partial(id, now);
         self.settle(id);
@@ -357,22 +367,5 @@ impl<S: Service> Server<S> {
         self.pool.give(std::mem::take(&mut conn.output));
         conn.sent = 0;
         self.outputs.push_back(Output::Close(id, reason));
-    }
-}
-
-/// Processes a connection's buffered input and keeps what is left, returning the buffer to the pool
-/// once it is empty.
-fn resume<S: Service>(conn: &mut Connection, d: &mut Dispatch<'_, S>, pool: &mut BufferPool) {
-    let input = std::mem::take(&mut conn.input);
-    if conn.output.capacity() == 0 {
-        conn.output = pool.take();
-    }
-    let used = process(conn, &input, d);
-    let mut input = input;
-    input.drain(..used);
-    if input.is_empty() {
-        pool.give(input);
-    } else {
-        conn.input = input;
     }
 }
