@@ -11,6 +11,9 @@ pub(crate) struct Conn {
     /// Readable since the last `WouldBlock` (or EOF): true while unread bytes may remain, even
     /// when the core paused reading for backpressure, so resuming needs no new edge.
     pub(crate) readable: bool,
+    /// The peer's FIN (or an error) was reported: a short read may not be the last one, since no
+    /// new edge will announce the EOF behind it.
+    pub(crate) read_closed: bool,
     /// Writable since the last `WouldBlock`.
     pub(crate) writable: bool,
     /// On the ready list already.

@@ -76,6 +76,7 @@ impl<S: Service> MioDriver<S> {
             id,
             stream,
             readable: false,
+            read_closed: false,
             writable: false,
             queued: false,
         });
@@ -98,6 +99,11 @@ impl<S: Service> MioDriver<S> {
                     self.server.handle_eof(id, self.now);
                 }
                 Ok(n) => {
+                    // A short read drained the socket: the next bytes bring a new edge, so the
+                    // read that would only say WouldBlock is skipped (one syscall per request).
+                    if n < self.buf.len() && !conn.read_closed {
+                        conn.readable = false;
+                    }
                     bytes += n;
                     self.server.handle_input(id, self.now, &self.buf[..n]);
                 }

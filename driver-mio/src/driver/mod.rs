@@ -209,6 +209,7 @@ impl<S: Service> MioDriver<S> {
                     };
                     let failed = event.is_error();
                     conn.readable |= failed || event.is_readable() || event.is_read_closed();
+                    conn.read_closed |= failed || event.is_read_closed();
                     conn.writable |= failed || event.is_writable() || event.is_write_closed();
                     if !conn.queued {
                         conn.queued = true;
