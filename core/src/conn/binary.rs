@@ -61,32 +61,29 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
             conn.phase = Phase::skipping(value_len);
             (HEADER_LEN + prefix, run(&head, &mut conn.output, d))
         }
-        RequestShape::Command => match Command::from_frame(&head) {
-            Some(Command::Store {
-                mode, key, flags, ..
-            }) if !d.admits(key.len(), value_len as usize, flags) => {
-                conn.phase = Phase::skipping(value_len);
-                (
-                    HEADER_LEN + prefix,
-                    d.reject_too_large(&header, mode, key, &mut conn.output),
-                )
-            }
-            Some(Command::SaslAuth { mechanism, .. })
-                if d.refuse_sasl(&header, mechanism, value_len, &mut conn.output) =>
-            {
-                conn.phase = Phase::skipping(value_len);
-                (HEADER_LEN + prefix, Flow::Continue)
-            }
-            _ => {
-                let total = header.body_len as usize;
-                if body.len() < total {
+        RequestShape::Command => {
+            let total = header.body_len as usize;
+            if body.len() < total {
+                // The value is still arriving: one that can never be used is refused now and
+                // discarded as it streams in, instead of being buffered.
+                let refused = Command::from_frame(&head)
+                    .and_then(|command| refuse(&header, &command, value_len, &mut conn.output, d));
+                let Some(flow) = refused else {
                     return Step::NeedMore;
-                }
+                };
+                conn.phase = Phase::skipping(value_len);
+                (HEADER_LEN + prefix, flow)
+            } else {
                 conn.phase = Phase::Header;
                 let frame = Frame::split(header, &body[..total]);
-                (HEADER_LEN + total, run(&frame, &mut conn.output, d))
+                let flow = match Command::from_frame(&frame) {
+                    Some(command) => refuse(&header, &command, value_len, &mut conn.output, d)
+                        .unwrap_or_else(|| d.run_binary(&header, &command, &mut conn.output)),
+                    None => unknown(&header, &mut conn.output),
+                };
+                (HEADER_LEN + total, flow)
             }
-        },
+        }
     };
     match flow {
         Flow::Close(reason) => conn.closing = Some(reason),
@@ -96,14 +93,37 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
     Step::Used(used)
 }
 
+/// Answers a request whose value cannot be used, before or instead of running it: a store too
+/// large to ever fit, or a SASL exchange that cannot proceed.
+fn refuse<S: Service>(
+    header: &Header,
+    command: &Command<'_>,
+    value_len: u64,
+    out: &mut Vec<u8>,
+    d: &mut Dispatch<'_, S>,
+) -> Option<Flow> {
+    match *command {
+        Command::Store {
+            mode, key, flags, ..
+        } if !d.admits(key.len(), value_len as usize, flags) => {
+            Some(d.reject_too_large(header, mode, key, out))
+        }
+        Command::SaslAuth { mechanism, .. } if d.refuse_sasl(header, mechanism, value_len, out) => {
+            Some(Flow::Continue)
+        }
+        _ => None,
+    }
+}
+
 fn run<S: Service>(frame: &Frame<'_>, out: &mut Vec<u8>, d: &mut Dispatch<'_, S>) -> Flow {
     match Command::from_frame(frame) {
         Some(command) => d.run_binary(&frame.header, &command, out),
-        None => {
-            // classify() lets only known opcodes through as commands; answer defensively anyway.
-            ResponseWriter::new(out, frame.header.opcode, frame.header.opaque)
-                .error(Status::UnknownCommand);
-            Flow::Continue
-        }
+        None => unknown(&frame.header, out),
     }
+}
+
+/// classify() lets only known opcodes through as commands; answered defensively all the same.
+fn unknown(header: &Header, out: &mut Vec<u8>) -> Flow {
+    ResponseWriter::new(out, header.opcode, header.opaque).error(Status::UnknownCommand);
+    Flow::Continue
 }
