@@ -47,6 +47,8 @@ pub struct ItemView<'s> {
     pub stale: bool,
     /// A recache token had already been handed out for it.
     pub token_sent: bool,
+    /// Stored under a binary (base64) meta key: replies show the key in base64.
+    pub binary_key: bool,
     /// This request won the recache token (created it, found it stale, or its TTL under `R`).
     pub won: bool,
     /// memcached's accounting size of the item.

@@ -21,6 +21,7 @@ impl Cache {
             stale: item.stale,
             token_sent: before.token_sent,
             won,
+            binary_key: item.binary_key,
             size: Store::item_size(item.key.len(), item.value.len(), item.flags),
         }
     }

@@ -105,11 +105,14 @@ impl Cache {
         }
     }
 
-    fn flush(&mut self, delay: u32, now_secs: u32) -> Outcome<'_> {
+    fn flush(&mut self, delay: Option<u32>, now_secs: u32) -> Outcome<'_> {
         self.stats.cmd_flush += 1;
         if !self.config.flush_enabled {
             return Outcome::Failed(Status::AuthError);
         }
+        let Some(delay) = delay else {
+            return Outcome::Failed(Status::InvalidArguments);
+        };
         if delay == 0 {
             self.pending_flush = None;
             self.store.set_flush_threshold(self.next_cas - 1);
@@ -210,6 +213,7 @@ impl Cache {
             cas,
             new_cas,
             invalidate,
+            binary_key,
             value,
         } = args;
         let existing = self.store.find(key, now_secs).ok();
@@ -286,6 +290,9 @@ impl Cache {
         };
         match stored {
             Ok(id) => {
+                if binary_key {
+                    self.store.set_binary_key(id);
+                }
                 if let Some((_, token_sent)) = stale_over {
                     self.store.set_stale(id, true);
                     self.store.set_token_sent(id, token_sent);
@@ -411,6 +418,8 @@ struct StoreArgs<'v> {
     new_cas: Option<u64>,
     /// Meta `I`: an older CAS still stores, marked stale.
     invalidate: bool,
+    /// Meta `b`: the key was given in base64.
+    binary_key: bool,
     value: &'v [u8],
 }
 
@@ -438,6 +447,7 @@ impl Service for Cache {
                     cas,
                     new_cas: None,
                     invalidate: false,
+                    binary_key: false,
                     value,
                 };
                 self.store(key, args, now_secs)
@@ -450,6 +460,7 @@ impl Service for Cache {
                 compare_cas,
                 new_cas,
                 invalidate,
+                binary_key,
                 value,
             } => {
                 let args = StoreArgs {
@@ -459,6 +470,7 @@ impl Service for Cache {
                     cas: compare_cas.unwrap_or(0),
                     new_cas,
                     invalidate,
+                    binary_key,
                     value,
                 };
                 self.store(key, args, now_secs)

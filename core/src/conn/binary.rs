@@ -88,7 +88,7 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
     match flow {
         Flow::Close(reason) => conn.closing = Some(reason),
         Flow::Authenticated => conn.authenticated = true,
-        Flow::Continue => {}
+        Flow::Continue | Flow::Paused => {}
     }
     Step::Used(used)
 }

@@ -47,6 +47,8 @@ pub(crate) enum Phase {
     Header,
     Payload(Header, RequestShape),
     Discard(u64),
+    /// A text multi-get paused at the backpressure bound; the next key to answer.
+    MultiGet(usize),
 }
 
 impl Phase {
@@ -121,7 +123,7 @@ impl Connection {
             ConnState::Writing
         } else {
             match self.phase {
-                Phase::Header => ConnState::ReadingHeader,
+                Phase::Header | Phase::MultiGet(_) => ConnState::ReadingHeader,
                 Phase::Payload(..) => ConnState::ReadingPayload,
                 Phase::Discard(_) => ConnState::Discarding,
             }
@@ -130,7 +132,12 @@ impl Connection {
 
     /// Whether part of a request is waiting for more bytes (held-back complete requests are not).
     fn mid_request(&self, output_limit: usize) -> bool {
-        self.phase != Phase::Header || (!self.input.is_empty() && !self.over_limit(output_limit))
+        match self.phase {
+            Phase::Payload(..) | Phase::Discard(_) => true,
+            Phase::Header => !self.input.is_empty() && !self.over_limit(output_limit),
+            // Waiting for the peer to read, not for it to write: the idle timeout's business.
+            Phase::MultiGet(_) => false,
+        }
     }
 
     /// Starts or stops the read-timeout clock after input was processed; returns the new start.

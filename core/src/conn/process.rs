@@ -35,7 +35,9 @@ pub(crate) fn process<S: Service>(
             }
             continue;
         }
-        if conn.phase == Phase::Header && conn.over_limit(d.output_limit()) {
+        if matches!(conn.phase, Phase::Header | Phase::MultiGet(_))
+            && conn.over_limit(d.output_limit())
+        {
             return pos;
         }
         let proto = match conn.proto {

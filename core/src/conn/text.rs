@@ -3,7 +3,7 @@
 
 use super::process::Step;
 use super::{Connection, Phase};
-use crate::dispatch::{Dispatch, Flow};
+use crate::dispatch::{Dispatch, Flow, MultiGet};
 use crate::output::CloseReason;
 use crate::protocol::text::{MAX_LINE_LEN, MetaKind, TextRequest, parse_line};
 use crate::service::Service;
@@ -54,16 +54,26 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
         } => Some(len),
         _ => None,
     };
-    let flow = match (request, data_len) {
+    let mut cursor = MultiGet {
+        next_key: match conn.phase {
+            Phase::MultiGet(next) => next,
+            _ => 0,
+        },
+        stop_at: conn.sent + d.output_limit(),
+    };
+    let (used, flow) = match (request, data_len) {
         (TextRequest::Reply { swallow, .. }, _) => {
             conn.phase = Phase::skipping(swallow as u64);
-            d.run_text(&request, &[], &mut conn.output)
+            (
+                line_len,
+                d.run_text(&request, &[], &mut conn.output, &mut cursor),
+            )
         }
         (_, Some(len)) => {
             if let Some(flow) = d.refuse_text_store(&request, &mut conn.output) {
                 // Too large to ever store: answered now, the data block swallowed as it streams in.
                 conn.phase = Phase::skipping(len as u64 + 2);
-                flow
+                (line_len, flow)
             } else {
                 let total = line_len + len + 2;
                 if buf.len() < total {
@@ -74,17 +84,28 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
                     d.bad_data_chunk(&request, &mut conn.output);
                     return Step::Used(total);
                 }
-                let flow = d.run_text(&request, data, &mut conn.output);
-                if let Flow::Close(reason) = flow {
-                    conn.closing = Some(reason);
-                }
-                return Step::Used(total);
+                (
+                    total,
+                    d.run_text(&request, data, &mut conn.output, &mut cursor),
+                )
             }
         }
-        _ => d.run_text(&request, &[], &mut conn.output),
+        _ => (
+            line_len,
+            d.run_text(&request, &[], &mut conn.output, &mut cursor),
+        ),
     };
-    if let Flow::Close(reason) = flow {
-        conn.closing = Some(reason);
+    match flow {
+        Flow::Close(reason) => conn.closing = Some(reason),
+        Flow::Paused => {
+            // The line stays in the input until the multi-get has answered every key.
+            conn.phase = Phase::MultiGet(cursor.next_key);
+            return Step::Used(0);
+        }
+        Flow::Continue | Flow::Authenticated => {}
     }
-    Step::Used(line_len)
+    if let Phase::MultiGet(_) = conn.phase {
+        conn.phase = Phase::Header;
+    }
+    Step::Used(used)
 }

@@ -106,6 +106,10 @@ impl<S: Service> Dispatch<'_, S> {
         let now = self.now.as_secs();
         match self.service.execute(&command, self.now) {
             Outcome::Item(item) => {
+                let key = &Key {
+                    bytes: key.bytes,
+                    binary: item.binary_key,
+                };
                 if f.value {
                     let _ = write!(out, "VA {}", item.value.len());
                 } else {
@@ -184,6 +188,7 @@ impl<S: Service> Dispatch<'_, S> {
             },
             new_cas: f.explicit_cas,
             invalidate: f.invalidate,
+            binary_key: key.binary,
             value: data,
         };
         let (code, cas) = match self.service.execute(&command, self.now) {
@@ -252,8 +257,8 @@ impl<S: Service> Dispatch<'_, S> {
         out: &mut Vec<u8>,
     ) -> Result<(), &'static str> {
         let mode = match f.mode {
-            None | Some(b'I' | b'i' | b'+') => CounterMode::Incr,
-            Some(b'D' | b'd' | b'-') => CounterMode::Decr,
+            None | Some(b'I' | b'+') => CounterMode::Incr,
+            Some(b'D' | b'-') => CounterMode::Decr,
             Some(_) => return Err("CLIENT_ERROR invalid mode for ma M token"),
         };
         check_opaque(flag_tokens)?;
@@ -332,7 +337,7 @@ impl<S: Service> Dispatch<'_, S> {
         match self.service.execute(&command, self.now) {
             Outcome::Item(item) => {
                 out.extend_from_slice(b"ME ");
-                if key.binary {
+                if item.binary_key {
                     base64::encode(key.bytes, out);
                 } else {
                     out.extend_from_slice(key.bytes);
@@ -360,11 +365,11 @@ impl<S: Service> Dispatch<'_, S> {
 
 fn store_mode(m: u8) -> Option<StoreMode> {
     Some(match m {
-        b'S' | b's' => StoreMode::Set,
-        b'E' | b'e' => StoreMode::Add,
-        b'A' | b'a' => StoreMode::Append,
-        b'P' | b'p' => StoreMode::Prepend,
-        b'R' | b'r' => StoreMode::Replace,
+        b'S' => StoreMode::Set,
+        b'E' => StoreMode::Add,
+        b'A' => StoreMode::Append,
+        b'P' => StoreMode::Prepend,
+        b'R' => StoreMode::Replace,
         _ => return None,
     })
 }

@@ -5,6 +5,8 @@ mod binary;
 mod meta;
 mod text;
 
+pub(crate) use text::MultiGet;
+
 use crate::config::Config;
 use crate::output::CloseReason;
 use crate::service::{Service, StatGroup, StatSink};
@@ -18,6 +20,9 @@ pub(crate) enum Flow {
     Close(CloseReason),
     /// SASL authentication succeeded.
     Authenticated,
+    /// The request is not finished (a multi-get at the backpressure bound): run it again, from
+    /// where it stopped, once the output has drained.
+    Paused,
 }
 
 /// Everything a command may touch besides its connection.

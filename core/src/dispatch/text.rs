@@ -18,11 +18,14 @@ fn line(out: &mut Vec<u8>, text: &str) {
 
 impl<S: Service> Dispatch<'_, S> {
     /// Runs a parsed text request. `data` is a storage command's data block (its "\r\n" checked).
+    /// A multi-get starts at key `cursor.next_key` and pauses (`Flow::Paused`, the cursor moved on)
+    /// once the output passes `cursor.stop_at` bytes.
     pub(crate) fn run_text(
         &mut self,
         request: &TextRequest<'_>,
         data: &[u8],
         out: &mut Vec<u8>,
+        cursor: &mut MultiGet,
     ) -> Flow {
         match *request {
             TextRequest::Get {
@@ -30,7 +33,7 @@ impl<S: Service> Dispatch<'_, S> {
                 first_key,
                 cas,
                 touch,
-            } => self.text_get(tokens, first_key, cas, touch, out),
+            } => return self.text_get(tokens, first_key, cas, touch, cursor, out),
             TextRequest::Store {
                 mode,
                 key,
@@ -103,6 +106,7 @@ impl<S: Service> Dispatch<'_, S> {
                     self.now,
                 ) {
                     Outcome::Failed(Status::AuthError) => "CLIENT_ERROR flush_all not allowed",
+                    Outcome::Failed(_) => "CLIENT_ERROR invalid exptime argument",
                     _ => "OK",
                 };
                 reply_unless(noreply, reply, out);
@@ -136,13 +140,19 @@ impl<S: Service> Dispatch<'_, S> {
         first_key: usize,
         with_cas: bool,
         touch: Option<u32>,
+        cursor: &mut MultiGet,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Flow {
         let keys = tokens.as_slice()[first_key..]
             .iter()
             .copied()
-            .chain(words(tokens.rest()));
+            .chain(words(tokens.rest()))
+            .skip(cursor.next_key);
         for key in keys {
+            if out.len() > cursor.stop_at {
+                return Flow::Paused;
+            }
+            cursor.next_key += 1;
             let command = match touch {
                 Some(exptime) => Command::GetAndTouch {
                     key,
@@ -170,6 +180,7 @@ impl<S: Service> Dispatch<'_, S> {
             }
         }
         out.extend_from_slice(b"END\r\n");
+        Flow::Continue
     }
 
     fn text_arithmetic(
@@ -276,6 +287,16 @@ impl<S: Service> Dispatch<'_, S> {
         let noreply = matches!(request, TextRequest::Store { noreply: true, .. });
         reply_unless(noreply, "CLIENT_ERROR bad data chunk", out);
     }
+}
+
+/// How far a multi-get has got. Its hits are copied into the output, so one line naming a large
+/// item thousands of times could buffer gigabytes; it stops at the backpressure bound instead and
+/// goes on from the next key once the peer has taken some output.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MultiGet {
+    pub(crate) next_key: usize,
+    /// Output length past which the multi-get pauses.
+    pub(crate) stop_at: usize,
 }
 
 fn reply_unless(noreply: bool, text: &str, out: &mut Vec<u8>) {

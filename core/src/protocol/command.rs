@@ -66,8 +66,10 @@ pub enum Command<'a> {
         cas: u64,
         quiet: bool,
     },
+    /// `delay` is `None` when a text `flush_all` gave one that does not parse: memcached still
+    /// counts the command, then refuses it.
     Flush {
-        delay: u32,
+        delay: Option<u32>,
         quiet: bool,
     },
     Noop,
@@ -108,6 +110,8 @@ pub enum Command<'a> {
         compare_cas: Option<u64>,
         new_cas: Option<u64>,
         invalidate: bool,
+        /// The key came base64-encoded (`b`): remember it, so replies show it that way.
+        binary_key: bool,
         value: &'a [u8],
     },
     /// `md`: delete, or with `invalidate` mark stale (new CAS, optional new TTL).
@@ -218,7 +222,7 @@ impl<'a> Command<'a> {
             Opcode::DECREMENT => counter(CounterMode::Decr, false),
             Opcode::DECREMENTQ => counter(CounterMode::Decr, true),
             Opcode::FLUSH | Opcode::FLUSHQ => Command::Flush {
-                delay: if ext.len() == 4 { be_u32(ext, 0) } else { 0 },
+                delay: Some(if ext.len() == 4 { be_u32(ext, 0) } else { 0 }),
                 quiet: op == Opcode::FLUSHQ,
             },
             Opcode::NOOP => Command::Noop,
@@ -320,14 +324,14 @@ mod tests {
         assert_eq!(
             Command::from_frame(&frame(Opcode::FLUSHQ, 0, &ext, b"", b"")),
             Some(Command::Flush {
-                delay: 9,
+                delay: Some(9),
                 quiet: true
             })
         );
         assert_eq!(
             Command::from_frame(&frame(Opcode::FLUSH, 0, b"", b"", b"")),
             Some(Command::Flush {
-                delay: 0,
+                delay: Some(0),
                 quiet: false
             })
         );

@@ -6,7 +6,7 @@
 //!  8      4     exptime        (u32 LE, unix seconds, 0 = never)
 //! 12      4     value length   (u32 LE)
 //! 16      1     key length     (1..=250)
-//! 17      1     bits           (USED, ACCESSED, FETCHED, HAS_FLAGS, STALE, TOKEN_SENT)
+//! 17      1     bits           (USED, ACCESSED, FETCHED, HAS_FLAGS, STALE, TOKEN_SENT, KEY_BINARY)
 //! 18      4     last access    (u32 LE, unix seconds)
 //! 22      4     flags          (u32 LE, present only when HAS_FLAGS, i.e. flags != 0)
 //! then the key, then the value
@@ -34,6 +34,8 @@ pub(crate) const HAS_FLAGS: u8 = 8;
 pub(crate) const STALE: u8 = 16;
 /// A meta-protocol recache token was handed out for this item.
 pub(crate) const TOKEN_SENT: u8 = 32;
+/// Stored by a meta command with a base64 (`b`) key: meta replies show the key in base64.
+pub(crate) const KEY_BINARY: u8 = 64;
 
 /// Bytes an item occupies in its chunk or box.
 pub(crate) fn stored_len(key_len: usize, value_len: usize, flags: u32) -> usize {
@@ -173,6 +175,7 @@ pub(crate) fn view(buf: &[u8]) -> ItemRef<'_> {
         fetched: bits(buf) & FETCHED != 0,
         stale: bits(buf) & STALE != 0,
         token_sent: bits(buf) & TOKEN_SENT != 0,
+        binary_key: bits(buf) & KEY_BINARY != 0,
     }
 }
 

@@ -82,6 +82,8 @@ pub struct ItemRef<'a> {
     pub stale: bool,
     /// A meta recache token was handed out for it.
     pub token_sent: bool,
+    /// Stored under a base64 (binary) meta key.
+    pub binary_key: bool,
 }
 
 /// Why [`Store::find`] found no live item.
@@ -252,6 +254,11 @@ impl Store {
     /// Sets or clears the meta protocol's recache-token mark.
     pub fn set_token_sent(&mut self, id: ItemId, sent: bool) {
         self.set_bit(id, item::TOKEN_SENT, sent);
+    }
+
+    /// Marks the item as stored under a binary (base64) meta key.
+    pub fn set_binary_key(&mut self, id: ItemId) {
+        self.set_bit(id, item::KEY_BINARY, true);
     }
 
     fn set_bit(&mut self, id: ItemId, bit: u8, on: bool) {

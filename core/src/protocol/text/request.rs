@@ -59,8 +59,9 @@ pub enum TextRequest<'a> {
         exptime: u32,
         noreply: bool,
     },
+    /// `delay` is `None` when it does not parse.
     FlushAll {
-        delay: u32,
+        delay: Option<u32>,
         noreply: bool,
     },
     Verbosity {
@@ -204,13 +205,12 @@ pub fn parse_line(line: &[u8]) -> TextRequest<'_> {
             TextRequest::Delete { key, noreply }
         }
         b"flush_all" => {
-            let mut delay = 0;
-            if ntokens != if noreply { 3 } else { 2 } {
-                match parse_i32(t.at(1)) {
-                    Some(d) => delay = u32::try_from(d).unwrap_or(0),
-                    None => return reply_noreply("CLIENT_ERROR invalid exptime argument", noreply),
-                }
-            }
+            // A delay that does not parse still reaches the cache, which counts the command.
+            let delay = if ntokens == if noreply { 3 } else { 2 } {
+                Some(0)
+            } else {
+                parse_i32(t.at(1)).map(|d| u32::try_from(d).unwrap_or(0))
+            };
             TextRequest::FlushAll { delay, noreply }
         }
         b"verbosity" => match parse_u32(t.at(1)) {
@@ -376,10 +376,13 @@ mod tests {
             line_of(parse_line(b"delete a 5")),
             Some("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]")
         );
-        assert_eq!(
-            line_of(parse_line(b"flush_all abc")),
-            Some("CLIENT_ERROR invalid exptime argument")
-        );
+        assert!(matches!(
+            parse_line(b"flush_all abc"),
+            TextRequest::FlushAll {
+                delay: None,
+                noreply: false
+            }
+        ));
         assert_eq!(
             line_of(parse_line(b"gat x k")),
             Some("CLIENT_ERROR invalid exptime argument")
@@ -417,14 +420,14 @@ mod tests {
         assert!(matches!(
             parse_line(b"flush_all -1"),
             TextRequest::FlushAll {
-                delay: 0,
+                delay: Some(0),
                 noreply: false
             }
         ));
         assert!(matches!(
             parse_line(b"flush_all 10 noreply"),
             TextRequest::FlushAll {
-                delay: 10,
+                delay: Some(10),
                 noreply: true
             }
         ));
