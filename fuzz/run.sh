@@ -18,7 +18,7 @@ set -euo pipefail
 secs=${1:-60}
 shift || true
 here=$(cd "$(dirname "$0")" && pwd)
-if [ $# -gt 0 ]; then targets=("$@"); else targets=(frame connection server); fi
+if [ $# -gt 0 ]; then targets=("$@"); else targets=(frame connection server text); fi
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "run.sh: the nightly toolchain is not installed (rustup toolchain install nightly)" >&2

@@ -1,5 +1,7 @@
 //! The `connection` target: one connection of a `Server<Cache>` fed a request stream cut into
 //! arbitrary chunks at arbitrary (fake-clock) times, its output taken in arbitrary partial writes.
+//! The stream is binary requests or text commands; the server picks the protocol by the first
+//! byte, so a text stream that starts with garbage may still turn out binary, and the other way.
 //!
 //! Invariants:
 //! - nothing panics;
@@ -7,7 +9,9 @@
 //!   bytes in one piece per clock instant (requests are answered at the time their deciding byte
 //!   arrives, so chunking within an instant, and across instants, must not change a byte), except
 //!   for the values of the bytes_read and bytes_written statistics, which count traffic so far;
-//! - pending output never exceeds `output_limit + item_size_max + 1 KiB`;
+//! - pending output never exceeds `output_limit + item_size_max + 1 KiB`, or for a text stream
+//!   `output_limit + n * (item_size_max + 1 KiB)` with `n` the most words on one of its lines (one
+//!   response may overshoot the limit, and a text multi-get answers many keys at once);
 //! - output is only ever pending after a `Transmit` for it, write interest matches pending
 //!   output, and a `Close` comes once, last.
 
@@ -16,6 +20,7 @@ use keel_core::protocol::{HEADER_LEN, Header, Opcode, RESPONSE_MAGIC};
 use keel_core::{Cache, CacheConfig, CloseReason, Config, ConnId, Output, Server, Timestamp};
 
 use crate::request::{ITEM_SIZE_MAX, MEMORY_LIMIT, Request, START_SECS, encode_all};
+use crate::text_request::{TextMsg, encode_text};
 use crate::wire::{Emit, Enc};
 
 /// The structured input.
@@ -27,7 +32,23 @@ pub struct ConnectionInput {
     /// How the stream is cut, applied in a cycle.
     pub steps: Vec<Step>,
     /// The request stream.
-    pub requests: Vec<Request>,
+    pub requests: Requests,
+}
+
+/// A connection's request stream, in one protocol or the other.
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+pub enum Requests {
+    Binary(Vec<Request>),
+    Text(Vec<TextMsg>),
+}
+
+impl Requests {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Requests::Binary(r) => encode_all(r),
+            Requests::Text(r) => encode_text(r),
+        }
+    }
 }
 
 /// One read: how many bytes arrive, how far the clock moves first, how big the writes are.
@@ -76,12 +97,16 @@ pub fn new_server(
     max_connections: usize,
     idle_timeout: Option<std::time::Duration>,
 ) -> Server<Cache> {
-    let config = Config {
+    server_with(Config {
         max_connections,
         idle_timeout,
         output_limit,
         ..Config::default()
-    };
+    })
+}
+
+/// A server with `config` over the targets' small cache.
+pub fn server_with(config: Config) -> Server<Cache> {
     let cache = Cache::new(CacheConfig {
         memory_limit: MEMORY_LIMIT,
         item_size_max: ITEM_SIZE_MAX,
@@ -90,22 +115,37 @@ pub fn new_server(
     Server::new(config, cache, Timestamp::from_secs(START_SECS))
 }
 
+/// How much output may be pending: the limit plus one response of `items` items at most.
+pub fn response_bound(output_limit: usize, items: usize) -> usize {
+    output_limit + items.max(1) * (ITEM_SIZE_MAX + 1024)
+}
+
+/// An upper bound on the keys one text command in `stream` can name: the most space-separated
+/// words on one line.
+pub fn max_words_per_line(stream: &[u8]) -> usize {
+    stream
+        .split(|&b| b == b'\n')
+        .map(|line| line.split(|&b| b == b' ').filter(|w| !w.is_empty()).count())
+        .max()
+        .unwrap_or(0)
+}
+
 /// One connection as a driver sees it: what it received, and whether it was closed.
-struct Peer {
-    id: ConnId,
-    received: Vec<u8>,
-    closed: Option<CloseReason>,
+pub(crate) struct Peer {
+    pub(crate) id: ConnId,
+    pub(crate) received: Vec<u8>,
+    pub(crate) closed: Option<CloseReason>,
     /// A `Transmit` was returned since the output was last fully taken.
     transmit_seen: bool,
     bound: usize,
 }
 
 impl Peer {
-    fn new(server: &mut Server<Cache>, now: Timestamp) -> Peer {
+    pub(crate) fn new(server: &mut Server<Cache>, now: Timestamp) -> Peer {
         let id = server
             .accept(now)
             .expect("the first connection is accepted");
-        let bound = server.config().output_limit + ITEM_SIZE_MAX + 1024;
+        let bound = response_bound(server.config().output_limit, 1);
         Peer {
             id,
             received: Vec::new(),
@@ -115,9 +155,14 @@ impl Peer {
         }
     }
 
+    /// Allows responses of `n` items at once (a text multi-get) past the output limit.
+    pub(crate) fn allow_items(&mut self, server: &Server<Cache>, n: usize) {
+        self.bound = response_bound(server.config().output_limit, n);
+    }
+
     /// Acts on every output, then writes everything pending in writes of `write` bytes (0: all),
     /// until the server has nothing more to say.
-    fn drain(&mut self, server: &mut Server<Cache>, now: Timestamp, write: usize) {
+    pub(crate) fn drain(&mut self, server: &mut Server<Cache>, now: Timestamp, write: usize) {
         loop {
             while let Some(out) = server.poll_output() {
                 assert!(self.closed.is_none(), "{out:?} after the Close");
@@ -178,7 +223,7 @@ pub fn connection(data: &[u8]) {
 
 /// Runs one structured input.
 pub fn run(input: &ConnectionInput) {
-    let stream = encode_all(&input.requests);
+    let stream = input.requests.encode();
     let output_limit = 1usize << (input.output_limit % 21);
     let start = Timestamp::from_secs(START_SECS);
 
@@ -186,6 +231,11 @@ pub fn run(input: &ConnectionInput) {
     let mut whole = new_server(output_limit, 4, None);
     let mut a = Peer::new(&mut chunked, start);
     let mut b = Peer::new(&mut whole, start);
+    if let Requests::Text(_) = input.requests {
+        let words = max_words_per_line(&stream);
+        a.allow_items(&chunked, words);
+        b.allow_items(&whole, words);
+    }
 
     let default_step = [Step {
         len: 0xffff,
@@ -324,6 +374,9 @@ impl Emit for ConnectionInput {
     fn emit(&self, e: &mut Enc) {
         e.u8(self.output_limit);
         e.vec(&self.steps, false);
-        e.vec(&self.requests, true);
+        match &self.requests {
+            Requests::Binary(r) => e.variant(0, 2).vec(r, true),
+            Requests::Text(r) => e.variant(1, 2).vec(r, true),
+        };
     }
 }

@@ -7,7 +7,11 @@
 //! - [`frame`]: arbitrary bytes into `protocol::decode`;
 //! - [`connection`]: one connection fed a request stream in arbitrary chunks and clock steps,
 //!   compared with a server fed the same bytes in one piece;
-//! - [`server`]: an arbitrary sequence of driver events across many connections with small limits.
+//! - [`server`]: an arbitrary sequence of driver events across many connections with small limits;
+//! - [`text`]: arbitrary bytes into the text protocol's `parse_line`, and into a text-only server
+//!   fed in one piece and byte by byte.
+//!
+//! The stateful targets generate binary requests (`request`) and text commands (`text_request`).
 //!
 //! A target panics when an invariant fails; the fuzzer reports the panic as a crash.
 
@@ -16,11 +20,14 @@ pub mod frame;
 pub mod request;
 pub mod seeds;
 pub mod server;
+pub mod text;
+pub mod text_request;
 pub mod wire;
 
 pub use connection::connection;
 pub use frame::frame;
 pub use server::server;
+pub use text::text;
 
 /// Whether `KEEL_FUZZ_TRACE` is set: the targets then print what they do to stderr, for
 /// diagnosing a crash input (`KEEL_FUZZ_TRACE=1 cargo test --test replay`).
@@ -33,10 +40,11 @@ pub fn tracing() -> bool {
 pub type Target = fn(&[u8]);
 
 /// The targets, by the names of their `cargo fuzz` binaries and corpus directories.
-pub const TARGETS: [(&str, Target); 3] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("frame", frame),
     ("connection", connection),
     ("server", server),
+    ("text", text),
 ];
 
 /// Runs the named target on one input.

@@ -230,7 +230,8 @@ pub enum StatGroup {
 }
 
 impl StatGroup {
-    fn name(self) -> Vec<u8> {
+    /// The group's name as STAT's key or the text `stats` argument.
+    pub fn name(self) -> Vec<u8> {
         match self {
             StatGroup::General => Vec::new(),
             StatGroup::Settings => b"settings".to_vec(),

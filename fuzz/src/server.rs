@@ -3,12 +3,16 @@
 //! `Server<Cache>` with 8 connections at most, a 60 s idle timeout, a 4 KiB output bound and a
 //! 2 MiB cache of 64 KiB items, so eviction, backpressure and idle sweeps all happen.
 //!
+//! Clients send binary requests (`Send`) or text commands (`SendText`); each connection's first
+//! byte fixes its protocol, so sending the other kind later is garbage for it.
+//!
 //! Invariants, checked after every event once the outputs are drained:
 //! - `stats().curr_connections == connection_count() <= max_connections`, and the open
 //!   connections are exactly those accepted and not yet closed; `accept` refuses exactly when it
 //!   must;
 //! - no `Transmit` or `Close` for an id after its `Close`; output is pending only after a
-//!   `Transmit`, within `output_limit + item_size_max + 1 KiB`, with write interest set; a closing
+//!   `Transmit`, within `output_limit + item_size_max + 1 KiB` (times the most words on a line
+//!   sent, for a text connection's multi-gets), with write interest set; a closing
 //!   connection (or any connection during shutdown) is gone once its output is taken;
 //! - idle deadlines: `handle_timeout` closes exactly the connections idle for the timeout, and
 //!   `poll_timeout` is never later than the earliest deadline;
@@ -30,8 +34,9 @@ use keel_core::{
     AcceptError, Cache, CloseReason, ConnId, ConnState, Output, Server, ServerStats, Timestamp,
 };
 
-use crate::connection::{Advance, new_server};
-use crate::request::{ITEM_SIZE_MAX, Request, START_SECS};
+use crate::connection::{Advance, max_words_per_line, new_server, response_bound};
+use crate::request::{Request, START_SECS};
+use crate::text_request::TextMsg;
 use crate::wire::{Emit, Enc};
 
 pub const SLOTS: usize = 16;
@@ -84,6 +89,12 @@ pub enum Op {
     },
     /// `begin_shutdown`, only when the byte is `SHUTDOWN_KEY`.
     Shutdown(u8),
+    /// As `Send`, with a text command.
+    SendText {
+        conn: u8,
+        request: TextMsg,
+        limit: u16,
+    },
 }
 
 /// What the driver knows about one accepted connection.
@@ -97,8 +108,23 @@ struct Client {
     shadow_dead: bool,
     /// Whether the connection speaks text (its first byte is not 0x80), once known.
     text: Option<bool>,
+    /// The most words on one line the client sent: a text multi-get may answer that many items
+    /// in one response, past the output bound.
+    words: usize,
     last_active: Timestamp,
     transmit_seen: bool,
+}
+
+impl Client {
+    /// Counts the words per line of what was sent from `start` on (the line in progress before
+    /// `start` counts again with its continuation).
+    fn note_words(&mut self, start: usize) {
+        let from = self.unread[..start]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        self.words = self.words.max(max_words_per_line(&self.unread[from..]));
+    }
 }
 
 struct Harness {
@@ -218,7 +244,23 @@ impl Harness {
                 let Some(client) = self.slots[slot].as_mut() else {
                     return;
                 };
+                let start = client.unread.len();
                 request.encode(self.accepts as u32, &mut client.unread);
+                client.note_words(start);
+                self.read(slot, limit, false);
+            }
+            Op::SendText {
+                conn,
+                request,
+                limit,
+            } => {
+                let slot = usize::from(conn) % SLOTS;
+                let Some(client) = self.slots[slot].as_mut() else {
+                    return;
+                };
+                let start = client.unread.len();
+                request.encode(&mut client.unread);
+                client.note_words(start);
                 self.read(slot, limit, false);
             }
             Op::Read { conn, limit, force } => self.read(usize::from(conn) % SLOTS, limit, force),
@@ -278,6 +320,7 @@ impl Harness {
                     shadow: Vec::new(),
                     shadow_dead: false,
                     text: None,
+                    words: 0,
                     last_active: self.now,
                     transmit_seen: false,
                 });
@@ -441,7 +484,6 @@ impl Harness {
         assert!(count <= MAX_CONNECTIONS, "{count} connections open");
         assert_eq!(count, self.live_count(), "open connections vs the driver's");
         let ids: HashSet<ConnId> = s.connections().collect();
-        let bound = OUTPUT_LIMIT + ITEM_SIZE_MAX + 1024;
         for slot in 0..SLOTS {
             let Some(client) = &self.slots[slot] else {
                 continue;
@@ -456,6 +498,12 @@ impl Harness {
                 continue;
             }
             assert!(ids.contains(&id), "{id:?} missing from connections()");
+            let items = if client.text == Some(true) {
+                client.words
+            } else {
+                1
+            };
+            let bound = response_bound(OUTPUT_LIMIT, items);
             assert!(
                 pending <= bound,
                 "{id:?} has {pending} bytes pending, bound {bound}"
@@ -605,7 +653,7 @@ fn shadow_frames(client: &mut Client) -> bool {
 
 impl Emit for Op {
     fn emit(&self, e: &mut Enc) {
-        const N: u32 = 9;
+        const N: u32 = 10;
         match *self {
             Op::Accept => e.variant(0, N),
             Op::Send {
@@ -628,6 +676,15 @@ impl Emit for Op {
             }
             Op::Timeout { jump } => e.variant(7, N).bool(jump),
             Op::Shutdown(k) => e.variant(8, N).u8(k),
+            Op::SendText {
+                conn,
+                request,
+                limit,
+            } => {
+                e.variant(9, N).u8(conn);
+                request.emit(e);
+                e.u16(limit)
+            }
         };
     }
 }
