@@ -21,10 +21,12 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
             let classified = classify(&header);
             let framed = !matches!(
                 classified,
-                Err(FrameError::BadMagic(_) | FrameError::InconsistentLengths { .. })
+                Err(FrameError::BadMagic(_)
+                    | FrameError::InconsistentLengths { .. }
+                    | FrameError::BodyTooLarge(_))
             );
             if framed && !conn.authenticated && !Opcode(header.opcode).allowed_before_auth() {
-                // memcached checks authentication right after the lengths, before anything else.
+                // memcached checks authentication right after the lengths and the 1 GiB bound.
                 ResponseWriter::new(&mut conn.output, header.opcode, header.opaque)
                     .error(Status::AuthError);
                 conn.closing = Some(CloseReason::Unauthenticated);
