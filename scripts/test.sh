@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that installs what the test suite needs and runs all of it:
 #   bash scripts/test.sh
-# Idempotent; on a fresh Debian machine (as root) it installs memcached, libmemcached-tools and the
-# Python packages (python-binary-memcached, pytest) when they are missing. Every step must pass:
+# Idempotent; on a fresh Debian machine (as root) it installs memcached, libmemcached-tools, nutcracker
+# (twemproxy) and the Python packages (python-binary-memcached, pymemcache, python-memcached, pytest)
+# when they are missing. Every step must pass:
 # the script exits non-zero on the first failing step and prints each runner's closing summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,9 +46,23 @@ if ! python3 -c 'import pytest' 2>/dev/null; then
     log "installing pytest"
     pip_install pytest
 fi
+if ! python3 -c 'import pymemcache' 2>/dev/null; then
+    log "installing pymemcache"
+    pip_install pymemcache
+fi
+if ! python3 -c 'import memcache' 2>/dev/null; then
+    log "installing python-memcached"
+    pip_install python-memcached
+fi
+# Debian installs nutcracker in /usr/sbin, which a non-root PATH may lack.
+if ! command -v nutcracker >/dev/null && [ ! -x /usr/sbin/nutcracker ]; then
+    log "installing nutcracker (twemproxy)"
+    apt_install nutcracker
+fi
 for tool in memcached memccapable memccp memccat memcexist memctouch memcrm memcstat memcflush; do
     command -v "$tool" >/dev/null || { echo "missing $tool after installation" >&2; exit 1; }
 done
+command -v nutcracker >/dev/null || [ -x /usr/sbin/nutcracker ] || { echo "missing nutcracker after installation" >&2; exit 1; }
 
 # ---- the suite -----------------------------------------------------------------------------
 summary=()

@@ -3,10 +3,15 @@
 //!
 //! The library holds the shared helpers; the tests themselves are in `tests/`:
 //! - [`client`]: an independent binary-protocol client (request builder, response reader);
-//! - [`server`]: spawning keel or memcached, parsing the ready line, killing on drop.
+//! - [`server`]: spawning keel or memcached, parsing the ready line, killing on drop;
+//! - [`raw`]: raw sockets with bounded reads (what arrived and how the connection ended), the
+//!   server's RSS from `/proc`, and a small PRNG;
+//! - [`text`]: a text-protocol connection with bounded reads, a bounded tool runner, free ports.
 
 pub mod client;
+pub mod raw;
 pub mod server;
+pub mod text;
 
 pub use client::{Client, End, Packet, Request, op, status};
 pub use server::{Kind, Options, Server};

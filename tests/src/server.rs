@@ -62,6 +62,9 @@ pub struct Options {
     pub poll_timeout_ms: Option<u32>,
     /// `-F`: flush disabled
     pub flush_disabled: bool,
+    /// Further arguments appended verbatim to the server's command line (each server kind has
+    /// its own flags: e.g. `--read-timeout 1` for keel, `-o slab_chunk_max=2048` for memcached).
+    pub extra_args: Vec<String>,
 }
 
 /// A running server process; SIGKILLed on drop.
@@ -197,6 +200,7 @@ impl Server {
         if opts.flush_disabled {
             args.push("-F".into());
         }
+        args.extend(opts.extra_args.iter().cloned());
         let log = log_path(kind);
         let mut child = Command::new(&bin)
             .args(&args)
@@ -280,6 +284,7 @@ impl Server {
             if opts.flush_disabled {
                 args.push("-F".into());
             }
+            args.extend(opts.extra_args.iter().cloned());
             let log = log_path(Kind::Memcached);
             let child = Command::new("memcached")
                 .args(&args)
@@ -299,8 +304,13 @@ impl Server {
                 if let Ok(Some(_)) = server.child.as_mut().unwrap().try_wait() {
                     break; // exited: most likely the port was taken meanwhile; retry
                 }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return server;
+                if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    // The port was free when picked, but another process (another test's server)
+                    // may have taken it before memcached bound it: only accept our own memcached.
+                    if reports_pid(stream, server.pid()) {
+                        return server;
+                    }
+                    break; // someone else's server: retry on another port
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -366,6 +376,25 @@ impl Drop for Server {
         }
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// Whether the server behind `stream` reports process id `pid` (text `stats`), within 2 s.
+fn reports_pid(mut stream: std::net::TcpStream, pid: u32) -> bool {
+    use std::io::Write;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"stats\r\n").is_err() {
+        return false;
+    }
+    let want = format!("STAT pid {pid}\r\n");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !got.ends_with(b"END\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).contains(&want)
 }
 
 /// Raises this process's RLIMIT_NOFILE soft limit to at least `want` (up to the hard limit, which
