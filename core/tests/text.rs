@@ -1400,3 +1400,14 @@ fn a_multi_get_pauses_at_the_output_bound_and_finishes_when_read() {
     assert!(text.ends_with("END\r\nVERSION 1.6.18\r\n"));
     h.drain();
 }
+
+#[test]
+fn a_vivifying_mg_counts_as_a_hit() {
+    let mut h = harness();
+    let id = h.accept();
+    assert_eq!(call(&mut h, id, b"mg new N30 s\r\n"), "HD s0 W\r\n");
+    assert_eq!(call(&mut h, id, b"mg gone\r\n"), "EN\r\n");
+    assert_eq!(text_stat(&mut h, "cmd_get"), "2");
+    assert_eq!(text_stat(&mut h, "get_hits"), "1");
+    assert_eq!(text_stat(&mut h, "get_misses"), "1");
+}

@@ -49,22 +49,19 @@ impl Cache {
         } else {
             self.stats.cmd_get += 1;
         }
-        let (id, before, mut won) = match self.store.peek(key, now_secs) {
-            Ok(id) => {
-                if ttl.is_some() {
-                    self.stats.touch_hits += 1;
-                } else {
-                    self.stats.get_hits += 1;
-                }
-                (id, self.before(id), false)
-            }
+        let found = self.store.peek(key, now_secs);
+        // memcached counts a miss that creates the item (vivify) as a hit.
+        let hit = found.is_ok() || vivify.is_some();
+        match (ttl.is_some(), hit) {
+            (true, true) => self.stats.touch_hits += 1,
+            (true, false) => self.stats.touch_misses += 1,
+            (false, true) => self.stats.get_hits += 1,
+            (false, false) => self.stats.get_misses += 1,
+        }
+        let (id, before, mut won) = match found {
+            Ok(id) => (id, self.before(id), false),
             Err(_) => {
                 let Some(vivify) = vivify else {
-                    if ttl.is_some() {
-                        self.stats.touch_misses += 1;
-                    } else {
-                        self.stats.get_misses += 1;
-                    }
                     return Outcome::Failed(Status::KeyNotFound);
                 };
                 // Create an empty placeholder and hand its creator the recache token.
