@@ -33,16 +33,20 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
                 return Step::Used(0);
             }
             match classified {
-                Ok(shape) => conn.phase = Phase::Payload(header, shape),
+                Ok(shape) => {
+                    // Usually the whole request is already here: go straight on with its body.
+                    conn.phase = Phase::Payload(header, shape);
+                    (header, shape)
+                }
                 Err(error) => {
                     if let Some(status) = error.reply() {
                         ResponseWriter::new(&mut conn.output, header.opcode, header.opaque)
                             .error(status);
                     }
                     conn.closing = Some(CloseReason::Protocol(error));
+                    return Step::Used(0);
                 }
             }
-            return Step::Used(0);
         }
     };
     let body = &buf[HEADER_LEN..];
