@@ -85,8 +85,7 @@ impl Cache {
             self.store.set_token_sent(id, true);
         }
         if !no_update {
-            self.store.bump(id, now_secs);
-            self.store.mark_fetched(id);
+            self.store.record_read(id, now_secs);
         }
         Outcome::Item(self.view(id, before, won, now_secs))
     }

@@ -132,7 +132,7 @@ impl Cache {
         } else {
             self.stats.cmd_get += 1;
         }
-        match self.store.find(key, now_secs) {
+        match self.store.peek(key, now_secs) {
             Ok(id) => {
                 if let Some(exptime) = touch {
                     self.stats.touch_hits += 1;
@@ -141,7 +141,7 @@ impl Cache {
                 } else {
                     self.stats.get_hits += 1;
                 }
-                self.store.mark_fetched(id);
+                self.store.record_read(id, now_secs);
                 let item = self.store.item(id);
                 Outcome::Value {
                     flags: item.flags,

@@ -206,8 +206,17 @@ impl Store {
 
     /// Records an access: the CLOCK bit and the last-access time.
     pub fn bump(&mut self, id: ItemId, now: u32) {
+        self.touch_bits(id, now, item::ACCESSED);
+    }
+
+    /// Records that a client read the item: an access, and it no longer counts as unfetched.
+    pub fn record_read(&mut self, id: ItemId, now: u32) {
+        self.touch_bits(id, now, item::ACCESSED | item::FETCHED);
+    }
+
+    fn touch_bits(&mut self, id: ItemId, now: u32, bits: u8) {
         let buf = self.mem.bytes_mut(id.0);
-        item::set_bits(buf, item::bits(buf) | item::ACCESSED);
+        item::set_bits(buf, item::bits(buf) | bits);
         item::set_last_access(buf, now);
     }
 
@@ -238,12 +247,6 @@ impl Store {
         let buf = self.mem.bytes(id.0);
         assert!(item::is_used(buf), "stale ItemId {:#x}", id.0);
         item::view(buf)
-    }
-
-    /// Records that a client read the item (it no longer counts as `*_unfetched`).
-    pub fn mark_fetched(&mut self, id: ItemId) {
-        let buf = self.mem.bytes_mut(id.0);
-        item::set_bits(buf, item::bits(buf) | item::FETCHED);
     }
 
     /// Sets or clears the meta protocol's stale mark.

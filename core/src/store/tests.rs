@@ -232,7 +232,7 @@ fn expiry_relative_to_now() {
     let Ok(id) = s.find(b"future", 1000) else {
         panic!("future item missing")
     };
-    s.mark_fetched(id);
+    s.record_read(id, 1000);
     assert_eq!(s.find(b"future", 1001), Err(Miss::Expired));
     assert!(s.find(b"never", u32::MAX).is_ok());
     let st = s.stats();
@@ -350,7 +350,7 @@ fn clock_gives_recently_found_items_a_second_chance() {
             panic!("{i} missing")
         };
         if i % 2 == 0 {
-            s.mark_fetched(id);
+            s.record_read(id, 0);
         }
     }
     fill_72(&mut s, full..full + 5000);
