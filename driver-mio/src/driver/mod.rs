@@ -180,21 +180,15 @@ impl<S: Service> MioDriver<S> {
     }
 
     /// The longest wait: the nearest deadline (core, accept pause, shutdown), capped by the
-    /// configured poll timeout. mio rounds sub-millisecond waits up itself.
+    /// configured poll timeout. mio rounds sub-millisecond waits up itself. Computed every turn,
+    /// so it stays plain option arithmetic.
     fn wait(&self) -> Option<Duration> {
-        let nearest = [
-            self.server.poll_timeout(),
-            self.accept_paused_until,
+        let nearest = earliest(
+            earliest(self.server.poll_timeout(), self.accept_paused_until),
             self.shutdown_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        )
         .map(|t| Duration::from_millis(t.millis_since(self.now)));
-        [nearest, self.options.poll_timeout]
-            .into_iter()
-            .flatten()
-            .min()
+        earliest(nearest, self.options.poll_timeout)
     }
 
     /// Remembers the readiness each event reports and queues the connections concerned.
@@ -231,5 +225,13 @@ impl<S: Service> MioDriver<S> {
             self.serve(id, poll);
         }
         self.serving = batch;
+    }
+}
+
+/// The earlier of two optional times; `None` means "no deadline".
+fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
