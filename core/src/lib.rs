@@ -36,4 +36,4 @@ pub use output::{AcceptError, CloseReason, Interest, Output};
 pub use server::Server;
 pub use service::{ItemView, Outcome, Service, StatGroup, StatSink};
 pub use stats::ServerStats;
-pub use time::Timestamp;
+pub use time::{Timestamp, earliest};

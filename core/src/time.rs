@@ -47,6 +47,15 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// The earlier of two optional deadlines (or durations); `None` means "none". Drivers fold their
+/// own deadlines with the core's `poll_timeout()` this way on every turn.
+pub fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// A clock that never runs backwards: the core clamps whatever it is given to the latest time seen,
 /// so a caller's clock step back cannot resurrect expired items or panic a subtraction.
 #[derive(Clone, Copy, Debug, Default)]
@@ -82,6 +91,15 @@ mod tests {
             clock.advance(Timestamp::from_millis(10_500)),
             Timestamp::from_millis(10_500)
         );
+    }
+
+    #[test]
+    fn earliest_ignores_missing_deadlines() {
+        let t = Timestamp::from_millis;
+        assert_eq!(earliest(Some(t(5)), Some(t(3))), Some(t(3)));
+        assert_eq!(earliest(None, Some(t(3))), Some(t(3)));
+        assert_eq!(earliest(Some(t(5)), None), Some(t(5)));
+        assert_eq!(earliest::<Timestamp>(None, None), None);
     }
 
     #[test]

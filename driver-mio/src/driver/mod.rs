@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use keel_core::{ConnId, Server, Service, Timestamp};
+use keel_core::{ConnId, Server, Service, Timestamp, earliest};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
@@ -225,13 +225,5 @@ impl<S: Service> MioDriver<S> {
             self.serve(id, poll);
         }
         self.serving = batch;
-    }
-}
-
-/// The earlier of two optional times; `None` means "no deadline".
-fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }

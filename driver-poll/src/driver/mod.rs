@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 use std::{io as stdio, mem};
 
-use keel_core::{ConnId, Server, Service, Timestamp};
+use keel_core::{ConnId, Server, Service, Timestamp, earliest};
 use libc::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, c_short};
 
 use crate::DriverOptions;
@@ -170,18 +170,12 @@ impl<S: Service> PollDriver<S> {
     /// How long `poll()` may block: until the earliest of the core's deadline, the end of an
     /// accept pause and the end of the shutdown grace, capped by the configured poll timeout.
     fn wait(&self) -> Option<Duration> {
-        let mut deadline = self.server.poll_timeout();
-        for t in [self.accept_paused_until, self.shutdown_deadline]
-            .into_iter()
-            .flatten()
-        {
-            deadline = Some(deadline.map_or(t, |d| d.min(t)));
-        }
+        let deadline = earliest(
+            earliest(self.server.poll_timeout(), self.accept_paused_until),
+            self.shutdown_deadline,
+        );
         let until = deadline.map(|d| Duration::from_millis(d.millis_since(self.now)));
-        match (until, self.options.poll_timeout) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(until, self.options.poll_timeout)
     }
 
     /// Acts on the `revents` of one `poll()`.
