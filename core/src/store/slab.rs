@@ -78,6 +78,8 @@ pub(crate) fn class_for(len: usize) -> Option<u8> {
 struct Page {
     data: Box<[u8]>,
     class: u8,
+    /// The class's chunk size, kept here because every item access needs it.
+    chunk_size: usize,
 }
 
 struct Class {
@@ -171,15 +173,15 @@ impl Slabs {
     pub(crate) fn chunk(&self, raw: u32) -> &[u8] {
         let (page, chunk) = split(raw);
         let p = self.page(page);
-        let size = self.classes[usize::from(p.class)].size;
+        let size = p.chunk_size;
         &p.data[chunk * size..(chunk + 1) * size]
     }
 
     pub(crate) fn chunk_mut(&mut self, raw: u32) -> &mut [u8] {
         let (page, chunk) = split(raw);
-        let class = self.page(page).class;
-        let size = self.classes[usize::from(class)].size;
-        &mut self.page_mut(page).data[chunk * size..(chunk + 1) * size]
+        let p = self.page_mut(page);
+        let size = p.chunk_size;
+        &mut p.data[chunk * size..(chunk + 1) * size]
     }
 
     /// A free chunk of `class`: a freed one if any, else the next uncarved one.
@@ -240,16 +242,23 @@ impl Slabs {
                 n
             }
         };
-        self.pages[usize::from(number)] = Some(Page { data, class });
+        let chunk_size = self.classes[usize::from(class)].size;
+        self.pages[usize::from(number)] = Some(Page {
+            data,
+            class,
+            chunk_size,
+        });
         self.in_use += 1;
         self.adopt(number, class);
     }
 
     /// Gives a page (already detached from its old class) to `class`, wiping the old contents.
     pub(crate) fn reassign_page(&mut self, page: u16, class: u8) {
+        let chunk_size = self.classes[usize::from(class)].size;
         let p = self.page_mut(page);
         p.data.fill(0);
         p.class = class;
+        p.chunk_size = chunk_size;
         self.adopt(page, class);
     }
 
