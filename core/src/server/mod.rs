@@ -134,19 +134,17 @@ impl<S: Service> Server<S> {
             return;
         }
         self.run_input(id, now, bytes);
-        self.track_partial(id, now);
-        self.settle(id);
+        self.settle(id, now);
     }
 
     /// The peer closed its sending side: every complete request it sent is answered (including
     /// ones backpressure is holding back), then the connection closes once its output is
     /// delivered. A partial request is dropped.
     pub fn handle_eof(&mut self, id: ConnId, now: Timestamp) {
-        self.clock.advance(now);
+        let now = self.clock.advance(now);
         if let Some(conn) = self.conns.get_mut(id) {
             conn.peer_eof = true;
-            conn.close_if_drained_eof(self.config.output_limit);
-            self.settle(id);
+            self.settle(id, now);
         }
     }
 
@@ -224,17 +222,6 @@ impl<S: Service> Server<S> {
         self.next_sweep = Some(self.next_sweep.map_or(deadline, |t| t.min(deadline)));
     }
 
-    /// Starts or stops a connection's read-timeout clock after its input was processed.
-    fn track_partial(&mut self, id: ConnId, now: Timestamp) {
-        let (limit, read) = (self.config.output_limit, self.config.read_timeout);
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        if let (Some(start), Some(read)) = (conn.track_partial(now, limit), read) {
-            self.wake_by(start.saturating_add_millis(read.as_millis() as u64));
-        }
-    }
-
     /// The earliest time `handle_timeout` has work to do, if any.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
@@ -293,12 +280,7 @@ impl<S: Service> Server<S> {
         if resumable {
             self.run_input(id, now, &[]);
         }
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        conn.close_if_drained_eof(self.config.output_limit);
-        self.track_partial(id, now);
-        self.settle(id);
+        self.settle(id, now);
     }
 
     /// Which readiness to wait for on the connection's socket.
@@ -318,38 +300,48 @@ impl<S: Service> Server<S> {
     /// Graceful shutdown: refuse new connections, read no more requests, and close each connection
     /// once its pending output is delivered. The driver bounds how long it waits for that.
     pub fn begin_shutdown(&mut self, now: Timestamp) {
-        self.clock.advance(now);
+        let now = self.clock.advance(now);
         self.shutting_down = true;
         let ids: Vec<ConnId> = self.conns.ids().collect();
         for id in ids {
             if let Some(conn) = self.conns.get_mut(id) {
                 conn.closing.get_or_insert(CloseReason::Shutdown);
             }
-            self.settle(id);
+            self.settle(id, now);
         }
     }
 
-    /// After any change to a connection: queue a `Transmit` for new output, return idle buffers to
-    /// the pool, and issue the `Close` of a closing connection whose output is delivered.
-    fn settle(&mut self, id: ConnId) {
+    /// After any change to a connection: start or stop its read-timeout clock, close it after
+    /// EOF once every complete request has run, queue a `Transmit` for new output, return idle
+    /// buffers to the pool, and issue the `Close` of a closing connection whose output is
+    /// delivered. One lookup of the connection serves all of it.
+    fn settle(&mut self, id: ConnId, now: Timestamp) {
+        let (limit, read) = (self.config.output_limit, self.config.read_timeout);
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         if conn.closed {
             return;
         }
-        if conn.pending() > 0 {
+        conn.close_if_drained_eof(limit);
+        let partial_since = conn.track_partial(now, limit);
+        let close = if conn.pending() > 0 {
             if !conn.transmit_queued {
                 conn.transmit_queued = true;
                 self.outputs.push_back(Output::Transmit(id));
             }
-            return;
+            None
+        } else {
+            if conn.output.capacity() > 0 {
+                self.pool.give(std::mem::take(&mut conn.output));
+                conn.sent = 0;
+            }
+            conn.closing
+        };
+        if let (Some(start), Some(read)) = (partial_since, read) {
+            self.wake_by(start.saturating_add_millis(read.as_millis() as u64));
         }
-        if conn.output.capacity() > 0 {
-            self.pool.give(std::mem::take(&mut conn.output));
-            conn.sent = 0;
-        }
-        if let Some(reason) = conn.closing {
+        if let Some(reason) = close {
             self.close_now(id, reason);
         }
     }
