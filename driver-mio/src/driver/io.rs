@@ -128,9 +128,17 @@ impl<S: Service> MioDriver<S> {
             if pending.is_empty() {
                 return;
             }
+            let len = pending.len();
             match conn.stream.write(pending) {
                 Ok(0) => self.server.handle_io_error(id, self.now),
-                Ok(n) => self.server.consume_outbound(id, n, self.now),
+                Ok(n) => {
+                    self.server.consume_outbound(id, n, self.now);
+                    // Everything went: anything new (output freed input may have produced)
+                    // comes back as a Transmit.
+                    if n == len {
+                        return;
+                    }
+                }
                 Err(err) if err.kind() == ErrorKind::WouldBlock => conn.writable = false,
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(err) => {
