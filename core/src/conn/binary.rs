@@ -83,8 +83,12 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
                 conn.phase = Phase::Header;
                 let frame = Frame::split(header, &body[..total]);
                 let flow = match Command::from_frame(&frame) {
-                    Some(command) => refuse(&header, &command, value_len, &mut conn.output, d)
-                        .unwrap_or_else(|| d.run_binary(&header, &command, &mut conn.output)),
+                    // Only a request carrying a value can be one to refuse.
+                    Some(command) if value_len > 0 => {
+                        refuse(&header, &command, value_len, &mut conn.output, d)
+                            .unwrap_or_else(|| d.run_binary(&header, &command, &mut conn.output))
+                    }
+                    Some(command) => d.run_binary(&header, &command, &mut conn.output),
                     None => unknown(&header, &mut conn.output),
                 };
                 (HEADER_LEN + total, flow)
