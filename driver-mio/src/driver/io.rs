@@ -87,12 +87,13 @@ impl<S: Service> MioDriver<S> {
     pub(super) fn serve(&mut self, id: ConnId, poll: &mut Poll) {
         let mut bytes = 0;
         for _ in 0..READ_CALLS {
-            if bytes >= READ_BYTES || !self.server.interest(id).read {
-                break;
-            }
+            // The cheap local flag first: after a short read there is nothing to ask the core.
             let Some(conn) = self.conns.get(id).filter(|c| c.readable) else {
                 break;
             };
+            if bytes >= READ_BYTES || !self.server.interest(id).read {
+                break;
+            }
             match conn.stream.read(&mut self.buf) {
                 Ok(0) => {
                     conn.readable = false;
