@@ -1,7 +1,8 @@
 //! Deterministic simulation of the whole server without sockets: hundreds of connections (a third
-//! of them speaking the text protocol) on a fake clock that jumps to the next wake-up, a connection limit, idle timeouts, a client that never
-//! reads (backpressure), and accounting invariants checked after every step. A seeded PRNG written
-//! here drives it and the number of steps is bounded, so a failure replays exactly.
+//! of them speaking the text protocol) on a fake clock that jumps to the next wake-up, a
+//! connection limit, idle timeouts, a client that never reads (backpressure), and accounting
+//! invariants checked after every step. A seeded PRNG written here drives it and the number of
+//! steps is bounded, so a failure replays exactly.
 
 mod support;
 
