@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use keel_tests::client::hex;
-use keel_tests::{Client, End, Kind, Packet, Request, Server, op, server_tests};
+use keel_tests::{Client, End, Kind, Packet, Request, Server, op, server_tests, trim_padding};
 
 /// The CAS a request carries, resolved against the server it is sent to.
 #[derive(Clone, Debug)]
@@ -687,6 +687,10 @@ fn compare_step(
             },
         }
         if step.compare == Compare::Version && w.opcode == op::VERSION && g.opcode == op::VERSION {
+            g_mapped.value = w.value.clone();
+        }
+        // See `trim_padding`: memcached pads a shrunk counter only sometimes.
+        if w.value != g.value && trim_padding(&w.value) == trim_padding(&g.value) {
             g_mapped.value = w.value.clone();
         }
         if *w != g_mapped {

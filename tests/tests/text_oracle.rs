@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 
 use keel_tests::text::TextConn;
-use keel_tests::{Kind, Server, server_tests};
+use keel_tests::{Kind, Server, server_tests, trim_padding};
 
 #[derive(Clone, Debug)]
 enum Part {
@@ -504,6 +504,9 @@ impl Side {
                 "VALUE" if words.len() >= 4 => {
                     data_len = words[3].parse::<usize>().ok();
                     let mut w: Vec<String> = words.iter().map(|s| s.to_string()).collect();
+                    if let Some(data) = data_len.and_then(|len| rest.get(..len)) {
+                        w[3] = trim_padding(data).len().to_string();
+                    }
                     if w.len() == 5 {
                         w[4] = self.map_cas(&w[4]);
                     }
@@ -513,10 +516,14 @@ impl Side {
                     if words[0] == "VA" {
                         data_len = words.get(1).and_then(|l| l.parse::<usize>().ok());
                     }
+                    let va_len = data_len
+                        .and_then(|len| rest.get(..len))
+                        .map(|data| trim_padding(data).len().to_string());
                     let w: Vec<String> = words
                         .iter()
                         .enumerate()
                         .map(|(i, t)| match t.strip_prefix('c') {
+                            _ if i == 1 && va_len.is_some() => va_len.clone().unwrap_or_default(),
                             Some(c)
                                 if i > 0
                                     && c.bytes().all(|b| b.is_ascii_digit())
@@ -554,7 +561,9 @@ impl Side {
             out.extend_from_slice(b"\r\n");
             if let Some(len) = data_len {
                 let take = (len + 2).min(rest.len());
-                out.extend_from_slice(&rest[..take]);
+                let (data, tail) = rest[..take].split_at(len.min(take));
+                out.extend_from_slice(trim_padding(data));
+                out.extend_from_slice(tail);
                 rest = &rest[take..];
             }
         }
