@@ -42,7 +42,7 @@ pub struct Server<S> {
     stats: ServerStats,
     clock: MonotonicClock,
     started: Timestamp,
-    /// No connection's idle deadline is earlier than this; `None` when there are no deadlines.
+    /// No connection's idle or read deadline is earlier than this; `None` when there are none.
     next_sweep: Option<Timestamp>,
     shutting_down: bool,
     stat_scratch: String,
