@@ -134,7 +134,6 @@ impl<S: Service> Server<S> {
             return;
         }
         self.run_input(id, now, bytes);
-        self.settle(id, now);
     }
 
     /// The peer closed its sending side: every complete request it sent is answered (including
@@ -179,28 +178,42 @@ impl<S: Service> Server<S> {
         }
     }
 
-    /// Processes `fresh` bytes after whatever the connection already holds.
+    /// Processes `fresh` bytes after whatever the connection already holds, then settles it.
     fn run_input(&mut self, id: ConnId, now: Timestamp, fresh: &[u8]) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        Self::process_input(
+            conn,
+            Dispatch {
+                service: &mut self.service,
+                stats: &mut self.stats,
+                config: &mut self.config,
+                scratch: &mut self.stat_scratch,
+                bytes: &mut self.key_scratch,
+                started: self.started,
+                now,
+            },
+            &mut self.pool,
+            fresh,
+        );
+        self.settle(id, now);
+    }
+
+    fn process_input(
+        conn: &mut Connection,
+        mut d: Dispatch<'_, S>,
+        pool: &mut BufferPool,
+        fresh: &[u8],
+    ) {
         if conn.output.capacity() == 0 {
-            conn.output = self.pool.take();
+            conn.output = pool.take();
         }
-        let mut d = Dispatch {
-            service: &mut self.service,
-            stats: &mut self.stats,
-            config: &mut self.config,
-            scratch: &mut self.stat_scratch,
-            bytes: &mut self.key_scratch,
-            started: self.started,
-            now,
-        };
         if conn.input.is_empty() {
             // The common case: parse straight from the caller's buffer, copy only a leftover.
             let used = process(conn, fresh, &mut d);
             if used < fresh.len() {
-                conn.input = self.pool.take();
+                conn.input = pool.take();
                 conn.input.extend_from_slice(&fresh[used..]);
             }
         } else {
@@ -210,7 +223,7 @@ impl<S: Service> Server<S> {
             let mut input = input;
             input.drain(..used);
             if input.is_empty() {
-                self.pool.give(input);
+                pool.give(input);
             } else {
                 conn.input = input;
             }
@@ -229,17 +242,28 @@ impl<S: Service> Server<S> {
     }
 
     /// The next instruction for the driver. When a `Close` is returned the connection is gone.
+    /// A `Transmit` whose output the driver has already written (drivers may write `outbound` at
+    /// any time, and do right after a read) is dropped here rather than handed out.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        let output = self.outputs.pop_front()?;
-        if let Output::Close(id, _) = output {
-            if let Some(conn) = self.conns.remove(id) {
-                self.stats.curr_connections -= 1;
-                self.pool.give(conn.input);
-                self.pool.give(conn.output);
+        loop {
+            let output = self.outputs.pop_front()?;
+            match output {
+                Output::Transmit(id) => {
+                    if self.conns.get(id).is_some_and(|c| c.pending() > 0) {
+                        return Some(output);
+                    }
+                }
+                Output::Close(id, _) => {
+                    if let Some(conn) = self.conns.remove(id) {
+                        self.stats.curr_connections -= 1;
+                        self.pool.give(conn.input);
+                        self.pool.give(conn.output);
+                    }
+                    return Some(output);
+                }
             }
         }
-        Some(output)
     }
 
     /// The connection's unsent output (empty for unknown or closed ids).
@@ -279,8 +303,9 @@ impl<S: Service> Server<S> {
             && !conn.over_limit(self.config.output_limit);
         if resumable {
             self.run_input(id, now, &[]);
+        } else {
+            self.settle(id, now);
         }
-        self.settle(id, now);
     }
 
     /// Which readiness to wait for on the connection's socket.

@@ -115,20 +115,24 @@ impl<S: Service> MioDriver<S> {
                     self.server.handle_io_error(id, self.now);
                 }
             }
-            self.drain_outputs(poll);
+            // The answers to this read go out now, without waiting for their Transmit: that one
+            // then finds nothing left to write.
+            self.write_out(id);
         }
-        self.write_out(id);
         self.drain_outputs(poll);
         self.requeue(id);
     }
 
-    /// Writes pending output until none is left or the socket stops taking it.
-    fn write_out(&mut self, id: ConnId) {
+    /// Writes pending output until none is left or the socket stops taking it; false when there
+    /// was nothing to write.
+    fn write_out(&mut self, id: ConnId) -> bool {
+        let mut wrote = false;
         while let Some(conn) = self.conns.get(id).filter(|c| c.writable) {
             let pending = self.server.outbound(id);
             if pending.is_empty() {
-                return;
+                return wrote;
             }
+            wrote = true;
             let len = pending.len();
             match conn.stream.write(pending) {
                 Ok(0) => self.server.handle_io_error(id, self.now),
@@ -137,7 +141,7 @@ impl<S: Service> MioDriver<S> {
                     // Everything went: anything new (output freed input may have produced)
                     // comes back as a Transmit.
                     if n == len {
-                        return;
+                        return true;
                     }
                 }
                 Err(err) if err.kind() == ErrorKind::WouldBlock => conn.writable = false,
@@ -148,6 +152,7 @@ impl<S: Service> MioDriver<S> {
                 }
             }
         }
+        wrote
     }
 
     /// Puts the connection on the ready list when remembered readiness matches what the core now
@@ -166,9 +171,11 @@ impl<S: Service> MioDriver<S> {
     pub(super) fn drain_outputs(&mut self, poll: &mut Poll) {
         while let Some(output) = self.server.poll_output() {
             match output {
+                // Nothing written means whoever wrote it already requeued the connection.
                 Output::Transmit(id) => {
-                    self.write_out(id);
-                    self.requeue(id);
+                    if self.write_out(id) {
+                        self.requeue(id);
+                    }
                 }
                 Output::Close(id, reason) => {
                     if let Some(mut conn) = self.conns.take(id) {
