@@ -12,7 +12,7 @@ pub use stats::CacheStats;
 
 use crate::protocol::{Command, CounterMode, Status, StoreMode};
 use crate::service::{Outcome, Service, StatGroup, StatSink};
-use crate::store::{ItemId, ItemMeta, Miss, Store, StoreConfig, StoreError, StoreStats};
+use crate::store::{ItemId, ItemMeta, Store, StoreConfig, StoreError, StoreStats};
 use crate::time::Timestamp;
 use expiry::unix_secs;
 
@@ -126,21 +126,32 @@ impl Cache {
         Outcome::Done { cas: 0 }
     }
 
-    fn get(&mut self, key: &[u8], touch: Option<u32>, now_secs: u32) -> Outcome<'_> {
-        if touch.is_some() {
-            self.stats.cmd_touch += 1;
-        } else {
-            self.stats.cmd_get += 1;
+    fn get(&mut self, key: &[u8], now_secs: u32) -> Outcome<'_> {
+        self.stats.cmd_get += 1;
+        match self.store.read(key, now_secs) {
+            Ok(hit) => {
+                self.stats.get_hits += 1;
+                Outcome::Value {
+                    flags: hit.flags,
+                    cas: hit.cas,
+                    value: hit.value,
+                }
+            }
+            Err(miss) => {
+                self.stats.count_get_miss(miss);
+                Outcome::Failed(Status::KeyNotFound)
+            }
         }
+    }
+
+    /// GAT and TOUCH: a read that also sets a new expiry, counted as a touch.
+    fn get_and_touch(&mut self, key: &[u8], exptime: u32, now_secs: u32) -> Outcome<'_> {
+        self.stats.cmd_touch += 1;
         match self.store.peek(key, now_secs) {
             Ok(id) => {
-                if let Some(exptime) = touch {
-                    self.stats.touch_hits += 1;
-                    self.store
-                        .set_exptime(id, absolute_exptime(exptime, now_secs));
-                } else {
-                    self.stats.get_hits += 1;
-                }
+                self.stats.touch_hits += 1;
+                self.store
+                    .set_exptime(id, absolute_exptime(exptime, now_secs));
                 self.store.record_read(id, now_secs);
                 let item = self.store.item(id);
                 Outcome::Value {
@@ -149,24 +160,15 @@ impl Cache {
                     value: item.value,
                 }
             }
-            Err(miss) => {
-                if touch.is_some() {
-                    self.stats.touch_misses += 1;
-                } else {
-                    self.stats.get_misses += 1;
-                    match miss {
-                        Miss::Expired => self.stats.get_expired += 1,
-                        Miss::Flushed => self.stats.get_flushed += 1,
-                        Miss::Absent => {}
-                    }
-                }
+            Err(_) => {
+                self.stats.touch_misses += 1;
                 Outcome::Failed(Status::KeyNotFound)
             }
         }
     }
 
     fn touch(&mut self, key: &[u8], exptime: u32, now_secs: u32) -> Outcome<'_> {
-        match self.get(key, Some(exptime), now_secs) {
+        match self.get_and_touch(key, exptime, now_secs) {
             Outcome::Value { flags, cas, .. } => Outcome::Touched { flags, cas },
             other => other,
         }
@@ -216,7 +218,13 @@ impl Cache {
             binary_key,
             value,
         } = args;
-        let existing = self.store.find(key, now_secs).ok();
+        // A plain SET does not care what it replaces (`insert` reclaims a dead item itself).
+        let plain_set = mode == StoreMode::Set && cas == 0;
+        let existing = if plain_set {
+            None
+        } else {
+            self.store.find(key, now_secs).ok()
+        };
         let mut stale_over = None;
         if cas != 0 || mode == StoreMode::Cas {
             // Any store with a CAS is a compare-and-swap, ADD included (memcached's NREAD_CAS).
@@ -428,8 +436,8 @@ impl Service for Cache {
         let now_secs = unix_secs(now);
         self.catch_up(now_secs);
         match *command {
-            Command::Get { key, .. } => self.get(key, None, now_secs),
-            Command::GetAndTouch { key, exptime, .. } => self.get(key, Some(exptime), now_secs),
+            Command::Get { key, .. } => self.get(key, now_secs),
+            Command::GetAndTouch { key, exptime, .. } => self.get_and_touch(key, exptime, now_secs),
             Command::Touch { key, exptime } => self.touch(key, exptime, now_secs),
             Command::Store {
                 mode,

@@ -1,6 +1,7 @@
 //! The cache's command counters, named as memcached names them.
 
 use crate::service::StatSink;
+use crate::store::Miss;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -28,6 +29,16 @@ pub struct CacheStats {
 }
 
 impl CacheStats {
+    /// A GET that found nothing live, and why.
+    pub(crate) fn count_get_miss(&mut self, miss: Miss) {
+        self.get_misses += 1;
+        match miss {
+            Miss::Expired => self.get_expired += 1,
+            Miss::Flushed => self.get_flushed += 1,
+            Miss::Absent => {}
+        }
+    }
+
     pub fn write(&self, sink: &mut dyn StatSink) {
         let fields: [(&str, u64); 21] = [
             ("cmd_get", self.cmd_get),

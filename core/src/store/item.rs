@@ -15,7 +15,7 @@
 //! A free slab chunk has `bits == 0` (no USED) and reuses bytes 0..8 as its free-list links,
 //! so a zeroed page is a page of free chunks.
 
-use super::{ItemMeta, ItemRef};
+use super::{Hit, ItemMeta, ItemRef};
 
 pub(crate) const HEADER: usize = 22;
 const LAST_ACCESS_AT: usize = 18;
@@ -159,6 +159,17 @@ pub(crate) fn stored(buf: &[u8]) -> usize {
 /// memcached's accounting size of the item held in `buf`.
 pub(crate) fn accounted_size(buf: &[u8]) -> usize {
     super::Store::item_size(key_len(buf), value_len(buf), flags(buf))
+}
+
+/// The part of `view` a read answers with.
+pub(crate) fn hit(buf: &[u8]) -> Hit<'_> {
+    debug_assert!(is_used(buf), "reading a free chunk");
+    let value_at = key_at(buf) + key_len(buf);
+    Hit {
+        value: &buf[value_at..value_at + value_len(buf)],
+        flags: flags(buf),
+        cas: cas(buf),
+    }
 }
 
 pub(crate) fn view(buf: &[u8]) -> ItemRef<'_> {

@@ -86,6 +86,14 @@ pub struct ItemRef<'a> {
     pub binary_key: bool,
 }
 
+/// What a read needs of a live item: [`Store::read`]'s answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit<'a> {
+    pub value: &'a [u8],
+    pub flags: u32,
+    pub cas: u64,
+}
+
 /// Why [`Store::find`] found no live item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Miss {
@@ -220,25 +228,45 @@ impl Store {
         item::set_last_access(buf, now);
     }
 
+    /// A client's read of a live item in one pass over it: `peek`, `record_read` and `item`
+    /// without locating the item's bytes again for each.
+    pub fn read(&mut self, key: &[u8], now: u32) -> Result<Hit<'_>, Miss> {
+        let Some((slot, raw)) = self.index.find(key, &self.mem) else {
+            return Err(Miss::Absent);
+        };
+        let live = self.liveness(now);
+        let buf = self.mem.bytes_mut(raw);
+        let death = live.death(buf);
+        if death.is_none() {
+            item::set_bits(buf, item::bits(buf) | item::ACCESSED | item::FETCHED);
+            item::set_last_access(buf, now);
+        }
+        match death {
+            None => Ok(item::hit(self.mem.bytes(raw))),
+            Some(death) => Err(self.bury(death, slot, raw)),
+        }
+    }
+
+    /// Removes a dead item met by a lookup; the miss it means.
+    fn bury(&mut self, death: Death, slot: usize, raw: u32) -> Miss {
+        self.count_dead(death, raw);
+        self.unlink_at(slot, raw);
+        self.mem.free(raw);
+        match death {
+            Death::Expired => Miss::Expired,
+            Death::Flushed => Miss::Flushed,
+        }
+    }
+
     /// `find` without counting as an access (meta `u`, and reading an item's state before a
     /// request changes it).
     pub fn peek(&mut self, key: &[u8], now: u32) -> Result<ItemId, Miss> {
         let Some((slot, raw)) = self.index.find(key, &self.mem) else {
             return Err(Miss::Absent);
         };
-        let live = self.liveness(now);
-        let buf = self.mem.bytes_mut(raw);
-        match live.death(buf) {
+        match self.liveness(now).death(self.mem.bytes(raw)) {
             None => Ok(ItemId(raw)),
-            Some(death) => {
-                self.count_dead(death, raw);
-                self.unlink_at(slot, raw);
-                self.mem.free(raw);
-                Err(match death {
-                    Death::Expired => Miss::Expired,
-                    Death::Flushed => Miss::Flushed,
-                })
-            }
+            Some(death) => Err(self.bury(death, slot, raw)),
         }
     }
 

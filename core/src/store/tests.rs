@@ -251,6 +251,44 @@ fn expiry_relative_to_now() {
 }
 
 #[test]
+fn read_is_find_record_read_and_item_in_one() {
+    let mut s = store(64 * MIB);
+    let item = ItemMeta {
+        flags: 7,
+        exptime: 1001,
+        cas: 9,
+    };
+    assert!(s.insert(b"k", item, b"value", 1000).is_ok());
+    assert!(s.insert(b"unread", item, b"v", 1000).is_ok());
+    assert_eq!(
+        s.read(b"k", 1000),
+        Ok(Hit {
+            value: b"value",
+            flags: 7,
+            cas: 9
+        })
+    );
+    let Ok(id) = s.peek(b"k", 1000) else {
+        panic!("k missing")
+    };
+    assert!(s.item(id).fetched, "a read marks the item fetched");
+    assert_eq!(s.read(b"absent", 1000), Err(Miss::Absent));
+    assert_eq!(s.read(b"k", 1001), Err(Miss::Expired));
+    assert_eq!(s.read(b"unread", 1001), Err(Miss::Expired));
+    assert_eq!(
+        s.read(b"k", 1001),
+        Err(Miss::Absent),
+        "removed when met dead"
+    );
+    let st = s.stats();
+    assert_eq!(
+        (st.reclaimed, st.expired_unfetched, st.curr_items),
+        (2, 1, 0)
+    );
+    s.check_invariants();
+}
+
+#[test]
 fn replacing_a_dead_item_reclaims_it() {
     let mut s = store(64 * MIB);
     assert!(
