@@ -39,6 +39,14 @@ impl Memory {
         }
     }
 
+    /// The slab class of the item's chunk; `None` for a large item.
+    pub(crate) fn slabs_class(&self, raw: u32) -> Option<u8> {
+        match Loc::decode(raw) {
+            Loc::Chunk { .. } => Some(self.slabs.class_of(raw)),
+            Loc::Large(_) => None,
+        }
+    }
+
     /// Returns the item's memory to its owner; the item must already be out of the index.
     pub(crate) fn free(&mut self, raw: u32) {
         match Loc::decode(raw) {

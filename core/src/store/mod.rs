@@ -341,6 +341,14 @@ impl Store {
             if let Some(death) = live.death(self.mem.bytes(raw)) {
                 self.count_dead(death, raw);
             }
+            if class.is_some() && self.mem.slabs_class(raw) == class {
+                // Same chunk size: the new item takes over the old one's chunk and index slot.
+                self.bytes -= item::accounted_size(self.mem.bytes(raw)) as u64;
+                item::write(self.mem.slabs.chunk_mut(raw), key, meta, value, now);
+                self.total_items += 1;
+                self.bytes += Self::item_size(key.len(), value.len(), meta.flags) as u64;
+                return Ok(ItemId(raw));
+            }
             self.unlink_at(slot, raw);
             self.mem.free(raw);
         }

@@ -170,6 +170,10 @@ impl Slabs {
         }
     }
 
+    pub(crate) fn class_of(&self, raw: u32) -> u8 {
+        self.page(split(raw).0).class
+    }
+
     pub(crate) fn chunk(&self, raw: u32) -> &[u8] {
         let (page, chunk) = split(raw);
         let p = self.page(page);
@@ -199,7 +203,7 @@ impl Slabs {
 
     /// Marks the chunk free and puts it at the head of its class's free list.
     pub(crate) fn push_free(&mut self, raw: u32) {
-        let class = self.page(split(raw).0).class;
+        let class = self.class_of(raw);
         let head = self.classes[usize::from(class)].free_head;
         let buf = self.chunk_mut(raw);
         item::set_bits(buf, 0);

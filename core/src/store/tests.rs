@@ -85,11 +85,16 @@ fn round_trip_overwrite_remove() {
     let st = s.stats();
     assert_eq!((st.curr_items, st.total_items), (1, 2));
     assert_eq!(st.bytes, Store::item_size(5, 6, 5) as u64);
+    assert_eq!(
+        s.insert(b"hello", m2, b"again!", 100),
+        Ok(id),
+        "an overwrite of the same chunk class reuses the chunk"
+    );
 
     s.remove(id);
     assert_eq!(s.find(b"hello", 100), Err(Miss::Absent));
     let st = s.stats();
-    assert_eq!((st.curr_items, st.total_items, st.bytes), (0, 2, 0));
+    assert_eq!((st.curr_items, st.total_items, st.bytes), (0, 3, 0));
     s.check_invariants();
 }
 
