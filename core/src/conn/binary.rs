@@ -18,44 +18,20 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
             let Some(header) = Header::parse(buf) else {
                 return Step::NeedMore;
             };
-            let classified = classify(&header);
-            let framed = !matches!(
-                classified,
-                Err(FrameError::BadMagic(_)
-                    | FrameError::InconsistentLengths { .. }
-                    | FrameError::BodyTooLarge(_))
-            );
-            if framed && !conn.authenticated && !Opcode(header.opcode).allowed_before_auth() {
-                // memcached checks authentication right after the lengths and the 1 GiB bound.
-                ResponseWriter::new(&mut conn.output, header.opcode, header.opaque)
-                    .error(Status::AuthError);
-                conn.closing = Some(CloseReason::Unauthenticated);
-                return Step::Used(0);
-            }
-            match classified {
-                Ok(shape) => {
-                    // Usually the whole request is already here: go straight on with its body.
-                    conn.phase = Phase::Payload(header, shape);
-                    (header, shape)
-                }
-                Err(error) => {
-                    if let Some(status) = error.reply() {
-                        ResponseWriter::new(&mut conn.output, header.opcode, header.opaque)
-                            .error(status);
-                    }
-                    conn.closing = Some(CloseReason::Protocol(error));
-                    return Step::Used(0);
-                }
+            match admit(conn, &header) {
+                Some(shape) => (header, shape),
+                None => return Step::Used(0),
             }
         }
     };
+    // Usually the whole request is already here; the phase records a header only when it is not.
     let body = &buf[HEADER_LEN..];
     let prefix = header.prefix_len();
     if body.len() < prefix {
+        conn.phase = Phase::Payload(header, shape);
         return Step::NeedMore;
     }
     let value_len = u64::from(header.value_len());
-    let head = Frame::split(header, &body[..prefix]);
     let (used, flow) = match shape {
         RequestShape::Unknown => {
             ResponseWriter::new(&mut conn.output, header.opcode, header.opaque)
@@ -65,6 +41,7 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
         }
         RequestShape::CommandIgnoringValue => {
             conn.phase = Phase::skipping(value_len);
+            let head = Frame::split(header, &body[..prefix]);
             (HEADER_LEN + prefix, run(&head, &mut conn.output, d))
         }
         RequestShape::Command => {
@@ -72,9 +49,11 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
             if body.len() < total {
                 // The value is still arriving: one that can never be used is refused now and
                 // discarded as it streams in, instead of being buffered.
+                let head = Frame::split(header, &body[..prefix]);
                 let refused = Command::from_frame(&head)
                     .and_then(|command| refuse(&header, &command, value_len, &mut conn.output, d));
                 let Some(flow) = refused else {
+                    conn.phase = Phase::Payload(header, shape);
                     return Step::NeedMore;
                 };
                 conn.phase = Phase::skipping(value_len);
@@ -101,6 +80,35 @@ pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispat
         Flow::Continue | Flow::Paused => {}
     }
     Step::Used(used)
+}
+
+/// Validates a new header as soon as its 24 bytes are in; `None` when it was answered with an
+/// error and the connection is closing.
+fn admit(conn: &mut Connection, header: &Header) -> Option<RequestShape> {
+    let classified = classify(header);
+    let framed = !matches!(
+        classified,
+        Err(FrameError::BadMagic(_)
+            | FrameError::InconsistentLengths { .. }
+            | FrameError::BodyTooLarge(_))
+    );
+    if framed && !conn.authenticated && !Opcode(header.opcode).allowed_before_auth() {
+        // memcached checks authentication right after the lengths and the 1 GiB bound.
+        ResponseWriter::new(&mut conn.output, header.opcode, header.opaque)
+            .error(Status::AuthError);
+        conn.closing = Some(CloseReason::Unauthenticated);
+        return None;
+    }
+    match classified {
+        Ok(shape) => Some(shape),
+        Err(error) => {
+            if let Some(status) = error.reply() {
+                ResponseWriter::new(&mut conn.output, header.opcode, header.opaque).error(status);
+            }
+            conn.closing = Some(CloseReason::Protocol(error));
+            None
+        }
+    }
 }
 
 /// Answers a request whose value cannot be used, before or instead of running it: a store too

@@ -293,7 +293,13 @@ impl<S: Service> Server<S> {
         if conn.pending() == 0 {
             conn.output.clear();
             conn.sent = 0;
-            conn.transmit_queued = false;
+            // Usually the driver wrote right after the read, so the Transmit that read queued is
+            // still the last output: take it back rather than hand out a stale one.
+            if std::mem::take(&mut conn.transmit_queued)
+                && self.outputs.back() == Some(&Output::Transmit(id))
+            {
+                self.outputs.pop_back();
+            }
         } else if conn.sent >= COMPACT_AFTER {
             conn.output.drain(..conn.sent);
             conn.sent = 0;
