@@ -27,6 +27,19 @@ pub(crate) struct Index {
     shift: u32,
 }
 
+/// Key equality without a call to `memcmp` for keys of 8 to 16 bytes (the common sizes): two
+/// overlapping 8-byte compares.
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&a.len()) {
+        return a.first_chunk::<8>() == b.first_chunk::<8>()
+            && a.last_chunk::<8>() == b.last_chunk::<8>();
+    }
+    a == b
+}
+
 impl Index {
     pub(crate) fn new(seed: u64) -> Index {
         Index {
@@ -66,7 +79,7 @@ impl Index {
             if raw == EMPTY {
                 return None;
             }
-            if keys.key_at(raw) == key {
+            if same_key(keys.key_at(raw), key) {
                 return Some((i, raw));
             }
             i = (i + 1) & mask;
@@ -169,6 +182,20 @@ mod tests {
     impl KeySource for Keys {
         fn key_at(&self, raw: u32) -> &[u8] {
             &self.0[raw as usize]
+        }
+    }
+
+    #[test]
+    fn same_key_sees_every_byte_at_every_length() {
+        for len in 0..=20usize {
+            let a: Vec<u8> = (0..len as u8).collect();
+            assert!(same_key(&a, &a.clone()), "len {len}");
+            assert!(!same_key(&a, &a[..len.saturating_sub(1)]) || len == 0);
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x80;
+                assert!(!same_key(&a, &b), "len {len}, byte {at}");
+            }
         }
     }
 
