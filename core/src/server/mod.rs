@@ -300,6 +300,12 @@ impl<S: Service> Server<S> {
             {
                 self.outputs.pop_back();
             }
+            if conn.input.is_empty() && conn.closing.is_none() && !conn.peer_eof {
+                // Everything answered is delivered and nothing that settles a connection changed
+                // since the input was processed (its deadlines stand): only the buffer goes back.
+                self.pool.give(std::mem::take(&mut conn.output));
+                return;
+            }
         } else if conn.sent >= COMPACT_AFTER {
             conn.output.drain(..conn.sent);
             conn.sent = 0;
