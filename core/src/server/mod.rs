@@ -245,6 +245,7 @@ impl<S: Service> Server<S> {
     /// A `Transmit` whose output the driver has already written (drivers may write `outbound` at
     /// any time, and do right after a read) is dropped here rather than handed out.
     #[must_use]
+    #[inline]
     pub fn poll_output(&mut self) -> Option<Output> {
         loop {
             let output = self.outputs.pop_front()?;
@@ -267,6 +268,7 @@ impl<S: Service> Server<S> {
     }
 
     /// The connection's unsent output (empty for unknown or closed ids).
+    #[inline]
     pub fn outbound(&self, id: ConnId) -> &[u8] {
         self.conns
             .get(id)
@@ -321,6 +323,7 @@ impl<S: Service> Server<S> {
     }
 
     /// Which readiness to wait for on the connection's socket.
+    #[inline]
     pub fn interest(&self, id: ConnId) -> Interest {
         self.conns.get(id).map_or(Interest::default(), |c| {
             c.interest(self.config.output_limit)

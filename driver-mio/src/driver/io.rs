@@ -157,6 +157,7 @@ impl<S: Service> MioDriver<S> {
 
     /// Puts the connection on the ready list when remembered readiness matches what the core now
     /// wants: this is how reading resumes after backpressure without a new edge.
+    #[inline]
     fn requeue(&mut self, id: ConnId) {
         let want = self.server.interest(id);
         if let Some(conn) = self.conns.get(id) {
@@ -168,6 +169,7 @@ impl<S: Service> MioDriver<S> {
     }
 
     /// Carries out every queued instruction of the core.
+    #[inline]
     pub(super) fn drain_outputs(&mut self, poll: &mut Poll) {
         while let Some(output) = self.server.poll_output() {
             match output {
