@@ -25,6 +25,7 @@ impl Memory {
     }
 
     /// The item's chunk (possibly longer than the item) or box.
+    #[inline]
     pub(crate) fn bytes(&self, raw: u32) -> &[u8] {
         match Loc::decode(raw) {
             Loc::Chunk { .. } => self.slabs.chunk(raw),
@@ -32,6 +33,7 @@ impl Memory {
         }
     }
 
+    #[inline]
     pub(crate) fn bytes_mut(&mut self, raw: u32) -> &mut [u8] {
         match Loc::decode(raw) {
             Loc::Chunk { .. } => self.slabs.chunk_mut(raw),
@@ -57,6 +59,7 @@ impl Memory {
 }
 
 impl KeySource for Memory {
+    #[inline]
     fn key_at(&self, raw: u32) -> &[u8] {
         item::key(self.bytes(raw))
     }

@@ -174,6 +174,7 @@ impl Slabs {
         self.page(split(raw).0).class
     }
 
+    #[inline]
     pub(crate) fn chunk(&self, raw: u32) -> &[u8] {
         let (page, chunk) = split(raw);
         let p = self.page(page);
@@ -181,6 +182,7 @@ impl Slabs {
         &p.data[chunk * size..(chunk + 1) * size]
     }
 
+    #[inline]
     pub(crate) fn chunk_mut(&mut self, raw: u32) -> &mut [u8] {
         let (page, chunk) = split(raw);
         let p = self.page_mut(page);
