@@ -268,6 +268,7 @@ impl Cache {
                 };
                 let meta = self.new_meta(flags, exptime, new_cas);
                 self.insert(key, meta, Some(value), now_secs)
+                    .map(|id| (id, meta.cas))
             }
             StoreMode::Append | StoreMode::Prepend => {
                 let Some(id) = existing else {
@@ -291,13 +292,14 @@ impl Cache {
                 }
                 let meta = self.new_meta(flags, exptime, new_cas);
                 match self.insert(key, meta, None, now_secs) {
+                    Ok(id) => Ok((id, meta.cas)),
                     Err(Status::TooLarge) => Err(Status::NotStored),
-                    other => other,
+                    Err(status) => Err(status),
                 }
             }
         };
         match stored {
-            Ok(id) => {
+            Ok((id, cas)) => {
                 if binary_key {
                     self.store.set_binary_key(id);
                 }
@@ -305,9 +307,7 @@ impl Cache {
                     self.store.set_stale(id, true);
                     self.store.set_token_sent(id, token_sent);
                 }
-                Outcome::Done {
-                    cas: self.store.item(id).cas,
-                }
+                Outcome::Done { cas }
             }
             Err(status) => Outcome::Failed(status),
         }
