@@ -40,9 +40,13 @@ impl<S: Service> Dispatch<'_, S> {
         let mut w = ResponseWriter::new(out, header.opcode, header.opaque);
         match *command {
             Command::Noop => w.ok(0),
-            Command::Version => {
-                w.packet(Status::Success, 0, &[], &[], self.config.version.as_bytes())
-            }
+            Command::Version => w.packet(
+                Status::Success,
+                0,
+                None,
+                &[],
+                self.config.version.as_bytes(),
+            ),
             Command::Quit { quiet } => {
                 if !quiet {
                     w.ok(0);
@@ -55,7 +59,7 @@ impl<S: Service> Dispatch<'_, S> {
             }
             Command::Stat { group } => self.stat(group, w),
             Command::SaslListMechs => match self.config.sasl {
-                Some(_) => w.packet(Status::Success, 0, &[], &[], auth::MECHANISMS.as_bytes()),
+                Some(_) => w.packet(Status::Success, 0, None, &[], auth::MECHANISMS.as_bytes()),
                 None => w.error(Status::UnknownCommand),
             },
             Command::SaslAuth {
@@ -108,7 +112,7 @@ impl<S: Service> Dispatch<'_, S> {
         };
         self.stats.auth_cmds += 1;
         if !step && mechanism == auth::MECHANISMS.as_bytes() && credentials.verify_plain(data) {
-            w.packet(Status::Success, 0, &[], &[], b"Authenticated");
+            w.packet(Status::Success, 0, None, &[], b"Authenticated");
             return Flow::Authenticated;
         }
         self.stats.auth_errors += 1;
@@ -128,7 +132,7 @@ impl<S: Service> Dispatch<'_, S> {
             Some(StatGroup::Settings)
         } else if let Some(detail) = group.strip_prefix(b"detail") {
             if detail.starts_with(b" dump") {
-                w.packet(Status::Success, 0, &[], b"detailed", b"END\r\n");
+                w.packet(Status::Success, 0, None, b"detailed", b"END\r\n");
             } else if !(detail.starts_with(b" on") || detail.starts_with(b" off")) {
                 w.error(Status::KeyNotFound);
                 return;
@@ -171,7 +175,7 @@ impl StatSink for StatWriter<'_, '_> {
         self.w.packet(
             Status::Success,
             0,
-            &[],
+            None,
             name.as_bytes(),
             self.scratch.as_bytes(),
         );
@@ -204,14 +208,12 @@ fn encode(header: &Header, command: &Command<'_>, outcome: Outcome<'_>, out: &mu
         | Outcome::Item(ItemView {
             flags, cas, value, ..
         }) => {
-            w.packet(Status::Success, cas, &flags.to_be_bytes(), key, value);
+            w.packet(Status::Success, cas, Some(flags), key, value);
         }
-        Outcome::Touched { flags, cas } => {
-            w.packet(Status::Success, cas, &flags.to_be_bytes(), &[], &[])
-        }
+        Outcome::Touched { flags, cas } => w.packet(Status::Success, cas, Some(flags), &[], &[]),
         Outcome::Counter { value, cas } => {
             if !quiet {
-                w.packet(Status::Success, cas, &[], &[], &value.to_be_bytes());
+                w.packet(Status::Success, cas, None, &[], &value.to_be_bytes());
             }
         }
         Outcome::Done { cas } => {
@@ -225,7 +227,7 @@ fn encode(header: &Header, command: &Command<'_>, outcome: Outcome<'_>, out: &mu
             // A quiet get misses silently; GETK/GATK echo the key with no text.
             if quiet {
             } else if !key.is_empty() {
-                w.packet(Status::KeyNotFound, 0, &[], key, &[]);
+                w.packet(Status::KeyNotFound, 0, None, key, &[]);
             } else {
                 w.error(Status::KeyNotFound);
             }

@@ -1,6 +1,6 @@
 //! Response encoding: appends complete response packets to an output buffer.
 
-use super::header::{Header, RESPONSE_MAGIC};
+use super::header::{HEADER_LEN, Header, RESPONSE_MAGIC};
 use super::status::Status;
 
 /// Writes responses to one request: every packet carries the request's opcode byte (so quiet
@@ -20,34 +20,48 @@ impl<'a> ResponseWriter<'a> {
         }
     }
 
-    /// One packet. Data type is always 0, as memcached sends it.
-    pub fn packet(&mut self, status: Status, cas: u64, extras: &[u8], key: &[u8], value: &[u8]) {
+    /// One packet. Data type is always 0, as memcached sends it. `flags` are the extras of a
+    /// GET-family hit, the only extras a response carries.
+    pub fn packet(
+        &mut self,
+        status: Status,
+        cas: u64,
+        flags: Option<u32>,
+        key: &[u8],
+        value: &[u8],
+    ) {
+        let extras_len = if flags.is_some() { 4 } else { 0 };
         let header = Header {
             magic: RESPONSE_MAGIC,
             opcode: self.opcode,
             key_len: key.len() as u16,
-            extras_len: extras.len() as u8,
+            extras_len: extras_len as u8,
             data_type: 0,
             vbucket_or_status: status.code(),
-            body_len: (extras.len() + key.len() + value.len()) as u32,
+            body_len: (extras_len + key.len() + value.len()) as u32,
             opaque: self.opaque,
             cas,
         };
-        self.out.reserve(24 + header.body_len as usize);
+        self.out.reserve(HEADER_LEN + header.body_len as usize);
+        // Fixed-size parts compile to plain moves; only a key and a value need memcpy.
         self.out.extend_from_slice(&header.to_bytes());
-        self.out.extend_from_slice(extras);
-        self.out.extend_from_slice(key);
+        if let Some(flags) = flags {
+            self.out.extend_from_slice(&flags.to_be_bytes());
+        }
+        if !key.is_empty() {
+            self.out.extend_from_slice(key);
+        }
         self.out.extend_from_slice(value);
     }
 
     /// An error packet: no extras, no key, cas 0, memcached's text as the value.
     pub fn error(&mut self, status: Status) {
-        self.packet(status, 0, &[], &[], status.text().as_bytes());
+        self.packet(status, 0, None, &[], status.text().as_bytes());
     }
 
     /// A success packet with an empty body.
     pub fn ok(&mut self, cas: u64) {
-        self.packet(Status::Success, cas, &[], &[], &[]);
+        self.packet(Status::Success, cas, None, &[], &[]);
     }
 }
 
@@ -70,13 +84,7 @@ mod tests {
     #[test]
     fn packet_with_all_parts() {
         let mut out = Vec::new();
-        ResponseWriter::new(&mut out, 0x0c, 1).packet(
-            Status::Success,
-            9,
-            &[0, 0, 0, 5],
-            b"k",
-            b"vv",
-        );
+        ResponseWriter::new(&mut out, 0x0c, 1).packet(Status::Success, 9, Some(5), b"k", b"vv");
         assert_eq!(
             &out[..24],
             &[
