@@ -153,6 +153,22 @@ impl<'a> Command<'a> {
         let h = &frame.header;
         let (key, ext, value, cas) = (frame.key, frame.extras, frame.value, h.cas);
         let op = Opcode(h.opcode);
+        // GETs are most requests: answered before the general match, whose many-variant
+        // construction costs every arm more than this one needs.
+        let get = match op {
+            Opcode::GET => Some((false, false)),
+            Opcode::GETQ => Some((true, false)),
+            Opcode::GETK => Some((false, true)),
+            Opcode::GETKQ => Some((true, true)),
+            _ => None,
+        };
+        if let Some((quiet, with_key)) = get {
+            return Some(Command::Get {
+                key,
+                quiet,
+                with_key,
+            });
+        }
         let store = |mode, quiet| {
             let (flags, exptime) = if ext.len() == 8 {
                 (be_u32(ext, 0), be_u32(ext, 4))
@@ -178,11 +194,6 @@ impl<'a> Command<'a> {
             cas,
             quiet,
         };
-        let get = |quiet, with_key| Command::Get {
-            key,
-            quiet,
-            with_key,
-        };
         let gat = |quiet, with_key| Command::GetAndTouch {
             key,
             exptime: be_u32(ext, 0),
@@ -190,10 +201,6 @@ impl<'a> Command<'a> {
             with_key,
         };
         Some(match op {
-            Opcode::GET => get(false, false),
-            Opcode::GETQ => get(true, false),
-            Opcode::GETK => get(false, true),
-            Opcode::GETKQ => get(true, true),
             Opcode::GAT => gat(false, false),
             Opcode::GATQ => gat(true, false),
             Opcode::GATK => gat(false, true),
