@@ -35,6 +35,10 @@ pub(crate) fn process<S: Service>(
             }
             continue;
         }
+        if matches!(conn.phase, Phase::Header) && pos == buf.len() {
+            // At a request boundary with nothing left: the usual way out.
+            return pos;
+        }
         if matches!(conn.phase, Phase::Header | Phase::MultiGet(_))
             && conn.over_limit(d.output_limit())
         {
