@@ -86,6 +86,8 @@ impl<S: Service> MioDriver<S> {
     /// readiness the core can use is left.
     pub(super) fn serve(&mut self, id: ConnId, poll: &mut Poll) {
         let mut bytes = 0;
+        // Whether the output has been written as far as the socket takes it since the last read.
+        let mut flushed = false;
         for _ in 0..READ_CALLS {
             // The cheap local flag first: after a short read there is nothing to ask the core.
             let Some(conn) = self.conns.get(id).filter(|c| c.readable) else {
@@ -117,6 +119,11 @@ impl<S: Service> MioDriver<S> {
             }
             // The answers to this read go out now, without waiting for their Transmit: that one
             // then finds nothing left to write.
+            self.write_out(id);
+            flushed = true;
+        }
+        // Served for writability alone (say, a peer reading again after backpressure).
+        if !flushed {
             self.write_out(id);
         }
         self.drain_outputs(poll);
