@@ -173,15 +173,13 @@ pub(crate) fn hit(buf: &[u8]) -> Hit<'_> {
 }
 
 pub(crate) fn view(buf: &[u8]) -> ItemRef<'_> {
-    debug_assert!(is_used(buf), "reading a free chunk");
-    let key_at = key_at(buf);
-    let value_at = key_at + key_len(buf);
+    let Hit { value, flags, cas } = hit(buf);
     ItemRef {
-        key: &buf[key_at..value_at],
-        value: &buf[value_at..value_at + value_len(buf)],
-        flags: flags(buf),
+        key: key(buf),
+        value,
+        flags,
         exptime: exptime(buf),
-        cas: cas(buf),
+        cas,
         last_access: read_u32(buf, LAST_ACCESS_AT),
         fetched: bits(buf) & FETCHED != 0,
         stale: bits(buf) & STALE != 0,

@@ -42,7 +42,7 @@ impl Memory {
     }
 
     /// The slab class of the item's chunk; `None` for a large item.
-    pub(crate) fn slabs_class(&self, raw: u32) -> Option<u8> {
+    pub(crate) fn class_of(&self, raw: u32) -> Option<u8> {
         match Loc::decode(raw) {
             Loc::Chunk { .. } => Some(self.slabs.class_of(raw)),
             Loc::Large(_) => None,

@@ -336,37 +336,35 @@ impl Store {
             return Err(StoreError::OutOfMemory);
         }
         let live = self.liveness(now);
-        // The old item goes first so that its memory is the first candidate for the new one.
+        // The old item goes first so that its memory is the first candidate for the new one; in
+        // the same chunk class the new item simply takes over its chunk and index slot.
+        let mut reuse = None;
         if let Some((slot, raw)) = self.index.find(key, &self.mem) {
             if let Some(death) = live.death(self.mem.bytes(raw)) {
                 self.count_dead(death, raw);
             }
-            if class.is_some() && self.mem.slabs_class(raw) == class {
-                // Same chunk size: the new item takes over the old one's chunk and index slot.
+            if class.is_some() && self.mem.class_of(raw) == class {
                 self.bytes -= item::accounted_size(self.mem.bytes(raw)) as u64;
-                item::write(self.mem.slabs.chunk_mut(raw), key, meta, value, now);
-                self.total_items += 1;
-                self.bytes += Self::item_size(key.len(), value.len(), meta.flags) as u64;
-                return Ok(ItemId(raw));
+                reuse = Some(raw);
+            } else {
+                self.unlink_at(slot, raw);
+                self.mem.free(raw);
             }
-            self.unlink_at(slot, raw);
-            self.mem.free(raw);
         }
-        let raw = match class {
-            Some(class) => {
-                let raw = self.alloc_chunk(class, live)?;
-                item::write(self.mem.slabs.chunk_mut(raw), key, meta, value, now);
-                raw
-            }
-            None => {
+        let raw = match (reuse, class) {
+            (Some(raw), _) => raw,
+            (None, Some(class)) => self.alloc_chunk(class, live)?,
+            (None, None) => {
                 self.make_room(len, live)?;
-                let mut data = vec![0u8; len].into_boxed_slice();
-                item::write(&mut data, key, meta, value, now);
+                let data = vec![0u8; len].into_boxed_slice();
                 Loc::Large(self.mem.large.insert(data)).encode()
             }
         };
-        self.index.insert(raw, &self.mem);
-        self.curr_items += 1;
+        item::write(self.mem.bytes_mut(raw), key, meta, value, now);
+        if reuse.is_none() {
+            self.index.insert(raw, &self.mem);
+            self.curr_items += 1;
+        }
         self.total_items += 1;
         self.bytes += Self::item_size(key.len(), value.len(), meta.flags) as u64;
         Ok(ItemId(raw))
