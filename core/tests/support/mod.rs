@@ -126,23 +126,41 @@ impl Req {
     }
     /// Header + extras + key + value, lengths computed from the parts.
     pub fn bytes(&self) -> Vec<u8> {
-        let body = self.extras.len() + self.key.len() + self.value.len();
-        let mut out = header_bytes(
-            self.magic,
-            self.opcode,
-            self.key.len() as u16,
-            self.extras.len() as u8,
-            self.data_type,
+        packet_bytes(
+            [self.magic, self.opcode, self.data_type],
             self.vbucket,
-            body as u32,
             self.opaque,
             self.cas,
-        );
-        out.extend_from_slice(&self.extras);
-        out.extend_from_slice(&self.key);
-        out.extend_from_slice(&self.value);
-        out
+            [&self.extras, &self.key, &self.value],
+        )
     }
+}
+
+/// A whole packet, request or response: the header with its lengths taken from extras, key and
+/// value (`[magic, opcode, data_type]`, then the vbucket or status), followed by those parts.
+fn packet_bytes(
+    [magic, opcode, data_type]: [u8; 3],
+    vbucket_or_status: u16,
+    opaque: u32,
+    cas: u64,
+    [extras, key, value]: [&[u8]; 3],
+) -> Vec<u8> {
+    let body = extras.len() + key.len() + value.len();
+    let mut out = header_bytes(
+        magic,
+        opcode,
+        key.len() as u16,
+        extras.len() as u8,
+        data_type,
+        vbucket_or_status,
+        body as u32,
+        opaque,
+        cas,
+    );
+    for part in [extras, key, value] {
+        out.extend_from_slice(part);
+    }
+    out
 }
 
 /// A raw 24-byte header with arbitrary (possibly inconsistent) fields.
@@ -295,22 +313,13 @@ impl Packet {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let body = self.extras.len() + self.key.len() + self.value.len();
-        let mut out = header_bytes(
-            self.magic,
-            self.opcode,
-            self.key.len() as u16,
-            self.extras.len() as u8,
-            self.data_type,
+        packet_bytes(
+            [self.magic, self.opcode, self.data_type],
             self.status,
-            body as u32,
             self.opaque,
             self.cas,
-        );
-        out.extend_from_slice(&self.extras);
-        out.extend_from_slice(&self.key);
-        out.extend_from_slice(&self.value);
-        out
+            [&self.extras, &self.key, &self.value],
+        )
     }
 }
 
