@@ -67,6 +67,26 @@ pub struct Options {
     pub extra_args: Vec<String>,
 }
 
+impl Options {
+    /// The flags keel and memcached spell the same way: `-c`, `-m`, `-I`, `-F`.
+    fn common_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(c) = self.conn_limit {
+            args.extend(["-c".into(), c.to_string()]);
+        }
+        if let Some(m) = self.memory_mib {
+            args.extend(["-m".into(), m.to_string()]);
+        }
+        if let Some(i) = &self.max_item_size {
+            args.extend(["-I".into(), i.clone()]);
+        }
+        if self.flush_disabled {
+            args.push("-F".into());
+        }
+        args
+    }
+}
+
 /// A running server process; SIGKILLed on drop.
 pub struct Server {
     pub kind: Kind,
@@ -182,23 +202,12 @@ impl Server {
             "--driver".into(),
             driver.into(),
         ];
-        if let Some(c) = opts.conn_limit {
-            args.extend(["-c".into(), c.to_string()]);
-        }
-        if let Some(m) = opts.memory_mib {
-            args.extend(["-m".into(), m.to_string()]);
-        }
-        if let Some(i) = &opts.max_item_size {
-            args.extend(["-I".into(), i.clone()]);
-        }
+        args.extend(opts.common_args());
         if let Some(t) = opts.idle_timeout {
             args.extend(["--idle-timeout".into(), t.to_string()]);
         }
         if let Some(t) = opts.poll_timeout_ms {
             args.extend(["--poll-timeout-ms".into(), t.to_string()]);
-        }
-        if opts.flush_disabled {
-            args.push("-F".into());
         }
         args.extend(opts.extra_args.iter().cloned());
         let log = log_path(kind);
@@ -269,20 +278,9 @@ impl Server {
             if is_root() {
                 args.extend(["-u".into(), "root".into()]);
             }
-            if let Some(c) = opts.conn_limit {
-                args.extend(["-c".into(), c.to_string()]);
-            }
-            if let Some(m) = opts.memory_mib {
-                args.extend(["-m".into(), m.to_string()]);
-            }
-            if let Some(i) = &opts.max_item_size {
-                args.extend(["-I".into(), i.clone()]);
-            }
+            args.extend(opts.common_args());
             if let Some(t) = opts.idle_timeout {
                 args.extend(["-o".into(), format!("idle_timeout={t}")]);
-            }
-            if opts.flush_disabled {
-                args.push("-F".into());
             }
             args.extend(opts.extra_args.iter().cloned());
             let log = log_path(Kind::Memcached);
