@@ -196,6 +196,23 @@ pub struct Packet {
     pub value: Vec<u8>,
 }
 
+impl Packet {
+    /// A response with no extras, key or cas: an error with its text, or an empty success.
+    pub fn plain(opcode: u8, status: u16, opaque: u32, value: &[u8]) -> Packet {
+        Packet {
+            magic: 0x81,
+            opcode,
+            data_type: 0,
+            status,
+            opaque,
+            cas: 0,
+            extras: vec![],
+            key: vec![],
+            value: value.to_vec(),
+        }
+    }
+}
+
 /// Result of trying to decode one packet from a buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parse {

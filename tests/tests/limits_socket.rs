@@ -302,18 +302,7 @@ fn max_request_size(kind: Kind) {
     head.body_len = Some(8 + 1 + (900 << 20));
     let started = Instant::now();
     slow.send(&head.encode()).unwrap();
-    let want = Packet {
-        magic: 0x81,
-        opcode: op::SET,
-        data_type: 0,
-        status: status::E2BIG,
-        opaque: 0x900,
-        cas: 0,
-        extras: vec![],
-        key: vec![],
-        value: b"Too large.".to_vec(),
-    }
-    .encode();
+    let want = Packet::plain(op::SET, status::E2BIG, 0x900, b"Too large.").encode();
     let (got, end) = slow.collect_until(Duration::from_secs(5), |b| b.len() >= want.len());
     assert_eq!(got, want, "({end:?})");
     assert!(

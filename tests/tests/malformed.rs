@@ -39,33 +39,17 @@ fn expect(reply: Vec<u8>, after: After) -> Expect {
     Expect { reply, after }
 }
 
-/// A response packet with no extras, key or cas (errors and empty successes).
-fn resp(opcode: u8, status: u16, opaque: u32, value: &[u8]) -> Vec<u8> {
-    Packet {
-        magic: 0x81,
-        opcode,
-        data_type: 0,
-        status,
-        opaque,
-        cas: 0,
-        extras: vec![],
-        key: vec![],
-        value: value.to_vec(),
-    }
-    .encode()
-}
-
 fn unknown(opcode: u8, opaque: u32) -> Vec<u8> {
-    resp(opcode, 0x81, opaque, b"Unknown command")
+    Packet::plain(opcode, 0x81, opaque, b"Unknown command").encode()
 }
 fn invalid(opcode: u8, opaque: u32) -> Vec<u8> {
-    resp(opcode, 0x04, opaque, b"Invalid arguments")
+    Packet::plain(opcode, 0x04, opaque, b"Invalid arguments").encode()
 }
 fn noop(opaque: u32) -> Vec<u8> {
     Request::new(op::NOOP).opaque(opaque).encode()
 }
 fn noop_reply(opaque: u32) -> Vec<u8> {
-    resp(op::NOOP, 0, opaque, b"")
+    Packet::plain(op::NOOP, 0, opaque, b"").encode()
 }
 
 /// A raw 24-byte request header with arbitrary lengths.
@@ -271,7 +255,10 @@ fn key_over_250_bytes(kind: Kind) {
     same(
         kind,
         &max,
-        expect(resp(op::GET, 0x01, 3, b"Not found"), After::Serves),
+        expect(
+            Packet::plain(op::GET, 0x01, 3, b"Not found").encode(),
+            After::Serves,
+        ),
     );
 }
 server_tests!(key_over_250_bytes: mio, poll);
@@ -286,7 +273,7 @@ server_tests!(key_over_250_bytes: mio, poll);
 fn huge_total_body_length(kind: Kind) {
     let get = cat(&[&header(op::GET, 1, 0, 1 << 31, 1), b"k"]);
     same(kind, &get, expect(invalid(op::GET, 1), After::Closes));
-    let too_large = resp(op::SET, 0x03, 2, b"Too large.");
+    let too_large = Packet::plain(op::SET, 0x03, 2, b"Too large.").encode();
     for (body_len, memcached) in [
         (0x5000_0000, expect(Vec::new(), After::Desynced)),
         (0xFFFF_FFF0, expect(too_large, After::Serves)),
@@ -356,7 +343,7 @@ fn bytes_after_quit(kind: Kind) {
         kind,
         &quit,
         expect(
-            cat(&[&noop_reply(1), &resp(op::QUIT, 0, 2, b"")]),
+            cat(&[&noop_reply(1), &Packet::plain(op::QUIT, 0, 2, b"").encode()]),
             After::Closes,
         ),
     );

@@ -92,21 +92,6 @@ fn login(c: &mut Client) {
     );
 }
 
-/// A response with no extras, key or cas: an error with its text, or an empty success.
-fn error_packet(opcode: u8, status: u16, opaque: u32, text: &[u8]) -> Packet {
-    Packet {
-        magic: 0x81,
-        opcode,
-        data_type: 0,
-        status,
-        opaque,
-        cas: 0,
-        extras: vec![],
-        key: vec![],
-        value: text.to_vec(),
-    }
-}
-
 fn sasl_over_sockets(kind: Kind) {
     let dir = TempDir::new(kind.name());
     let server = start_sasl(kind, &pwdb(&dir));
@@ -143,7 +128,7 @@ fn sasl_over_sockets(kind: Kind) {
         let p = c.call(req);
         assert_eq!(
             p,
-            error_packet(req.opcode, AUTH_ERROR, req.opaque, b"Auth failure."),
+            Packet::plain(req.opcode, AUTH_ERROR, req.opaque, b"Auth failure."),
             "attempt {i}"
         );
     }
@@ -154,7 +139,7 @@ fn sasl_over_sockets(kind: Kind) {
             .value(b"\0x\0y")
             .opaque(8),
     );
-    assert_eq!(p, error_packet(AUTH, 0x04, 8, b"Invalid arguments"));
+    assert_eq!(p, Packet::plain(AUTH, 0x04, 8, b"Invalid arguments"));
     // Then the right password on the same connection.
     login(&mut c);
     assert_eq!(c.get(b"shared").as_deref(), Some(&b"before"[..]));
@@ -170,14 +155,14 @@ fn sasl_over_sockets(kind: Kind) {
     let (got, end) = anon.wait_end(Duration::from_secs(5));
     assert_eq!(
         got,
-        vec![error_packet(op::GET, AUTH_ERROR, 9, b"Auth failure.")]
+        vec![Packet::plain(op::GET, AUTH_ERROR, 9, b"Auth failure.")]
     );
     assert!(matches!(end, End::Eof | End::Reset), "{end:?}");
 
     // An unauthenticated SET is not stored.
     let mut anon = Client::connect(server.port).unwrap();
     let p = anon.call(&Request::set("stolen", "x").opaque(11));
-    assert_eq!(p, error_packet(op::SET, AUTH_ERROR, 11, b"Auth failure."));
+    assert_eq!(p, Packet::plain(op::SET, AUTH_ERROR, 11, b"Auth failure."));
     assert_eq!(bystander.get(b"stolen"), None);
 
     // Text on a SASL server is binary: "stats\r\n" waits for a header; 24 bytes of text close
@@ -232,11 +217,11 @@ fn sasl_opcodes_without_sasl(kind: Kind) {
     assert_eq!(
         got,
         vec![
-            error_packet(LIST_MECHS, 0x81, 1, b"Unknown command"),
-            error_packet(AUTH, 0x81, 2, b"Unknown command"),
-            error_packet(STEP, 0x81, 3, b"Unknown command"),
-            error_packet(AUTH, 0x81, 4, b"Unknown command"),
-            error_packet(op::NOOP, 0, 5, b""),
+            Packet::plain(LIST_MECHS, 0x81, 1, b"Unknown command"),
+            Packet::plain(AUTH, 0x81, 2, b"Unknown command"),
+            Packet::plain(STEP, 0x81, 3, b"Unknown command"),
+            Packet::plain(AUTH, 0x81, 4, b"Unknown command"),
+            Packet::plain(op::NOOP, 0, 5, b""),
         ]
     );
     c.set_ok(b"k", b"v");
@@ -399,7 +384,7 @@ fn unauthenticated_huge_body(kind: Kind) {
     assert_eq!(rest, 0);
     assert_eq!(
         packets,
-        vec![error_packet(op::SET, AUTH_ERROR, 0, b"Auth failure.")]
+        vec![Packet::plain(op::SET, AUTH_ERROR, 0, b"Auth failure.")]
     );
     assert!(matches!(end, End::Eof | End::Reset));
 }
