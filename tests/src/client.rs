@@ -317,6 +317,42 @@ pub enum End {
     Timeout,
 }
 
+/// One read into `out`, waiting no later than `deadline`: `Ok` after bytes arrived, a timed-out
+/// or interrupted read; `Err` when the stream ended or the deadline has passed. Panics on any
+/// other error (the test must fail loudly).
+pub(crate) fn read_some(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    out: &mut Vec<u8>,
+) -> Result<(), End> {
+    let now = Instant::now();
+    if now >= deadline {
+        return Err(End::Timeout);
+    }
+    stream
+        .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))
+        .expect("set_read_timeout");
+    let mut chunk = [0u8; 65536];
+    match stream.read(&mut chunk) {
+        Ok(0) => Err(End::Eof),
+        Ok(n) => {
+            out.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::ConnectionAborted
+            ) =>
+        {
+            Err(End::Reset)
+        }
+        Err(e) => panic!("read failed: {e}"),
+    }
+}
+
 /// A blocking client connection with a bounded read deadline for every call.
 pub struct Client {
     pub stream: TcpStream,
@@ -376,33 +412,7 @@ impl Client {
                 Parse::Invalid(e) => panic!("malformed response: {e}"),
                 Parse::Incomplete => {}
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(End::Timeout);
-            }
-            self.stream
-                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))
-                .unwrap();
-            let mut chunk = [0u8; 65536];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(End::Eof),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(End::Timeout);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::ConnectionReset
-                            | ErrorKind::BrokenPipe
-                            | ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    return Err(End::Reset);
-                }
-                Err(e) => panic!("read failed: {e}"),
-            }
+            read_some(&mut self.stream, deadline, &mut self.buf)?;
         }
     }
 

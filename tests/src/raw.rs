@@ -5,11 +5,11 @@
 //! gathers bytes until the server closes or the deadline passes and reports which happened.
 //! [`rss_kib`] reads `VmRSS` from `/proc/PID/status` (Linux).
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::client::End;
+use crate::client::{End, read_some};
 
 /// A raw connection to 127.0.0.1:port.
 pub struct Raw {
@@ -49,34 +49,12 @@ impl Raw {
     ) -> (Vec<u8>, End) {
         let deadline = Instant::now() + within;
         let mut out = Vec::new();
-        let mut chunk = vec![0u8; 65536];
         loop {
             if done(&out) {
                 return (out, End::Timeout);
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return (out, End::Timeout);
-            }
-            self.stream
-                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))
-                .expect("set_read_timeout");
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return (out, End::Eof),
-                Ok(n) => out.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::ConnectionReset
-                            | ErrorKind::BrokenPipe
-                            | ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    return (out, End::Reset);
-                }
-                Err(e) => panic!("read failed: {e}"),
+            if let Err(end) = read_some(&mut self.stream, deadline, &mut out) {
+                return (out, end);
             }
         }
     }
