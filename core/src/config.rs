@@ -38,6 +38,11 @@ pub struct Config {
     pub read_timeout: Option<Duration>,
     /// SASL PLAIN users (memcached `-S`); `None` leaves every connection authenticated.
     pub sasl: Option<Credentials>,
+    /// A connection that has had this many requests answered in one go yields its turn
+    /// (memcached's `-R`, 20 in memcached): the rest of its input waits for
+    /// `Server::resume_yielded`, so a client pipelining without pause cannot starve the other
+    /// connections of its event loop. `None`: never yield (one connection alone in a loop).
+    pub reqs_per_event: Option<usize>,
 }
 
 impl Default for Config {
@@ -52,6 +57,7 @@ impl Default for Config {
             protocol: ProtocolMode::Auto,
             read_timeout: Some(Duration::from_secs(30)),
             sasl: None,
+            reqs_per_event: None,
         }
     }
 }

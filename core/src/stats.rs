@@ -13,19 +13,46 @@ pub struct ServerStats {
     pub bytes_written: u64,
     pub auth_cmds: u64,
     pub auth_errors: u64,
+    /// Times a connection gave up its turn after `reqs_per_event` requests (memcached's name).
+    pub conn_yields: u64,
 }
 
 impl ServerStats {
-    /// STAT reset zeroes the counters; gauges such as curr_connections stay.
-    pub(crate) fn reset(&mut self) {
-        *self = ServerStats {
+    /// The field-by-field sum (several workers' counters).
+    pub(crate) fn plus(&self, other: &ServerStats) -> ServerStats {
+        ServerStats {
+            curr_connections: self.curr_connections.wrapping_add(other.curr_connections),
+            total_connections: self.total_connections + other.total_connections,
+            rejected_connections: self.rejected_connections + other.rejected_connections,
+            bytes_read: self.bytes_read + other.bytes_read,
+            bytes_written: self.bytes_written + other.bytes_written,
+            auth_cmds: self.auth_cmds + other.auth_cmds,
+            auth_errors: self.auth_errors + other.auth_errors,
+            conn_yields: self.conn_yields + other.conn_yields,
+        }
+    }
+
+    /// The counters since `base` was taken (a STAT reset); gauges such as curr_connections stay.
+    pub(crate) fn since(&self, base: &ServerStats) -> ServerStats {
+        ServerStats {
             curr_connections: self.curr_connections,
-            ..ServerStats::default()
-        };
+            total_connections: self
+                .total_connections
+                .saturating_sub(base.total_connections),
+            rejected_connections: self
+                .rejected_connections
+                .saturating_sub(base.rejected_connections),
+            bytes_read: self.bytes_read.saturating_sub(base.bytes_read),
+            bytes_written: self.bytes_written.saturating_sub(base.bytes_written),
+            auth_cmds: self.auth_cmds.saturating_sub(base.auth_cmds),
+            auth_errors: self.auth_errors.saturating_sub(base.auth_errors),
+            conn_yields: self.conn_yields.saturating_sub(base.conn_yields),
+        }
     }
 
     pub(crate) fn write_general(
         &self,
+        threads: usize,
         config: &Config,
         started: Timestamp,
         now: Timestamp,
@@ -45,7 +72,8 @@ impl ServerStats {
         sink.stat("bytes_written", &self.bytes_written);
         sink.stat("auth_cmds", &self.auth_cmds);
         sink.stat("auth_errors", &self.auth_errors);
-        sink.stat("threads", &1);
+        sink.stat("threads", &threads);
+        sink.stat("conn_yields", &self.conn_yields);
     }
 
     pub(crate) fn write_settings(config: &Config, sink: &mut dyn StatSink) {

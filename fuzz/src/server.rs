@@ -475,7 +475,7 @@ impl Harness {
 
     fn check(&mut self) {
         let s = &self.server;
-        let stats = *s.stats();
+        let stats = s.stats();
         let count = s.connection_count();
         assert_eq!(
             stats.curr_connections, count as u64,

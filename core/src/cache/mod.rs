@@ -4,15 +4,18 @@
 mod counter;
 mod expiry;
 mod meta;
+mod shared;
 mod stats;
 
 pub use counter::parse_counter;
 pub use expiry::{RELATIVE_EXPTIME_MAX, absolute_exptime};
+pub use shared::SharedCache;
 pub use stats::CacheStats;
 
 use crate::protocol::{Command, CounterMode, Status, StoreMode};
 use crate::service::{Outcome, Service, StatGroup, StatSink};
-use crate::store::{ItemId, ItemMeta, Store, StoreConfig, StoreError, StoreStats};
+use crate::store::{ItemId, ItemMeta, SharedBudget, Store, StoreConfig, StoreError, StoreStats};
+use crate::sync::Arc;
 use crate::time::Timestamp;
 use expiry::unix_secs;
 
@@ -46,8 +49,10 @@ impl Default for CacheConfig {
 pub struct Cache {
     store: Store,
     config: CacheConfig,
-    /// CAS values are a global counter, never 0.
+    /// The next CAS to hand out, never 0. A shard of a `SharedCache` steps by the number of
+    /// shards from its own offset, so CAS values stay unique without a shared counter.
     next_cas: u64,
+    cas_step: u64,
     /// A delayed FLUSH takes effect once this Unix second is reached.
     pending_flush: Option<u32>,
     stats: CacheStats,
@@ -58,15 +63,28 @@ pub struct Cache {
 impl Cache {
     /// Memory only: the store's index at its initial size; pages come as items arrive.
     pub fn new(config: CacheConfig) -> Cache {
-        let store = Store::new(StoreConfig {
-            memory_limit: config.memory_limit,
-            item_size_max: config.item_size_max,
-            hash_seed: config.hash_seed,
-        });
+        let store = Store::new(config.store_config());
+        Cache::over(store, config, 1, 1)
+    }
+
+    /// One shard of a `SharedCache`: its memory comes from `budget`; it hands out the CAS values
+    /// `cas_first`, `cas_first + cas_step`, ...
+    fn shard(
+        config: CacheConfig,
+        budget: Arc<SharedBudget>,
+        cas_first: u64,
+        cas_step: u64,
+    ) -> Cache {
+        let store = Store::with_shared_budget(config.store_config(), budget);
+        Cache::over(store, config, cas_first, cas_step)
+    }
+
+    fn over(store: Store, config: CacheConfig, cas_first: u64, cas_step: u64) -> Cache {
         Cache {
             store,
             config,
-            next_cas: 1,
+            next_cas: cas_first,
+            cas_step,
             pending_flush: None,
             stats: CacheStats::default(),
             scratch: Vec::new(),
@@ -92,8 +110,27 @@ impl Cache {
 
     fn take_cas(&mut self) -> u64 {
         let cas = self.next_cas;
-        self.next_cas = self.next_cas.wrapping_add(1).max(1);
+        self.next_cas = self.next_cas.wrapping_add(self.cas_step).max(1);
         cas
+    }
+
+    /// Bytes other shards must give back before this command's item can be stored here (see
+    /// `Store::shortfall`); 0 for commands that store nothing.
+    fn shortfall(&self, command: &Command<'_>) -> usize {
+        match *command {
+            Command::Store {
+                key, flags, value, ..
+            }
+            | Command::MetaStore {
+                key, flags, value, ..
+            } => self.store.shortfall(key.len(), value.len(), flags),
+            _ => 0,
+        }
+    }
+
+    /// Evicts whole pages or large items until `want` bytes went back to the shared budget.
+    fn release_memory(&mut self, want: usize, now: Timestamp) -> usize {
+        self.store.release_memory(want, unix_secs(now))
     }
 
     /// Applies a delayed flush whose time has come, before anything else looks at the items:
@@ -107,6 +144,17 @@ impl Cache {
 
     fn flush(&mut self, delay: Option<u32>, now_secs: u32) -> Outcome<'_> {
         self.stats.cmd_flush += 1;
+        self.apply_flush(delay, now_secs)
+    }
+
+    /// A FLUSH reaching another shard of a `SharedCache`: applied, but counted once, by the first.
+    fn flush_uncounted(&mut self, delay: Option<u32>, now: Timestamp) -> Outcome<'_> {
+        let now_secs = unix_secs(now);
+        self.catch_up(now_secs);
+        self.apply_flush(delay, now_secs)
+    }
+
+    fn apply_flush(&mut self, delay: Option<u32>, now_secs: u32) -> Outcome<'_> {
         if !self.config.flush_enabled {
             return Outcome::Failed(Status::AuthError);
         }
@@ -399,6 +447,58 @@ impl Cache {
     }
 }
 
+impl CacheConfig {
+    fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            memory_limit: self.memory_limit,
+            item_size_max: self.item_size_max,
+            hash_seed: self.hash_seed,
+        }
+    }
+}
+
+/// A stat group's lines from the cache's counters and its store's (a single cache's, or the sums
+/// over a shared cache's shards).
+fn write_stats(
+    group: StatGroup,
+    config: &CacheConfig,
+    stats: &CacheStats,
+    store: &StoreStats,
+    sink: &mut dyn StatSink,
+) {
+    match group {
+        StatGroup::General => {
+            stats.write(sink);
+            sink.stat("limit_maxbytes", &config.memory_limit);
+            sink.stat("bytes", &store.bytes);
+            sink.stat("curr_items", &store.curr_items);
+            sink.stat("total_items", &store.total_items);
+            sink.stat("expired_unfetched", &store.expired_unfetched);
+            sink.stat("evicted_unfetched", &store.evicted_unfetched);
+            sink.stat("evictions", &store.evictions);
+            sink.stat("reclaimed", &store.reclaimed);
+        }
+        StatGroup::Settings => {
+            sink.stat("maxbytes", &config.memory_limit);
+            sink.stat("evictions", &"on");
+            sink.stat("cas_enabled", &"yes");
+            sink.stat(
+                "flush_enabled",
+                &if config.flush_enabled { "yes" } else { "no" },
+            );
+            sink.stat("item_size_max", &config.item_size_max);
+        }
+        StatGroup::Slabs => {
+            sink.stat("active_slabs", &store.pages);
+            sink.stat("total_malloced", &store.memory_used);
+        }
+        // memcached reports items per slab class; keel's classes differ, so the group is
+        // empty, as memcached's is for an empty cache.
+        StatGroup::Items => {}
+        StatGroup::Sizes => sink.stat("sizes_status", &"disabled"),
+    }
+}
+
 /// An INCR/DECR in the cache's terms (binary, text and meta all map onto it).
 #[derive(Clone, Copy, Debug)]
 struct CounterArgs {
@@ -564,42 +664,7 @@ impl Service for Cache {
     }
 
     fn stats(&self, group: StatGroup, _now: Timestamp, sink: &mut dyn StatSink) {
-        let store = self.store.stats();
-        match group {
-            StatGroup::General => {
-                self.stats.write(sink);
-                sink.stat("limit_maxbytes", &self.config.memory_limit);
-                sink.stat("bytes", &store.bytes);
-                sink.stat("curr_items", &store.curr_items);
-                sink.stat("total_items", &store.total_items);
-                sink.stat("expired_unfetched", &store.expired_unfetched);
-                sink.stat("evicted_unfetched", &store.evicted_unfetched);
-                sink.stat("evictions", &store.evictions);
-                sink.stat("reclaimed", &store.reclaimed);
-            }
-            StatGroup::Settings => {
-                sink.stat("maxbytes", &self.config.memory_limit);
-                sink.stat("evictions", &"on");
-                sink.stat("cas_enabled", &"yes");
-                sink.stat(
-                    "flush_enabled",
-                    &if self.config.flush_enabled {
-                        "yes"
-                    } else {
-                        "no"
-                    },
-                );
-                sink.stat("item_size_max", &self.config.item_size_max);
-            }
-            StatGroup::Slabs => {
-                sink.stat("active_slabs", &store.pages);
-                sink.stat("total_malloced", &store.memory_used);
-            }
-            // memcached reports items per slab class; keel's classes differ, so the group is
-            // empty, as memcached's is for an empty cache.
-            StatGroup::Items => {}
-            StatGroup::Sizes => sink.stat("sizes_status", &"disabled"),
-        }
+        write_stats(group, &self.config, &self.stats, &self.store.stats(), sink);
     }
 
     fn reset_stats(&mut self) {

@@ -28,6 +28,56 @@ pub struct CacheStats {
     pub store_no_memory: u64,
 }
 
+impl std::ops::AddAssign for CacheStats {
+    /// Sums the counters of the shards of one cache.
+    fn add_assign(&mut self, other: CacheStats) {
+        let CacheStats {
+            cmd_get,
+            cmd_set,
+            cmd_flush,
+            cmd_touch,
+            get_hits,
+            get_misses,
+            get_expired,
+            get_flushed,
+            delete_misses,
+            delete_hits,
+            incr_misses,
+            incr_hits,
+            decr_misses,
+            decr_hits,
+            cas_misses,
+            cas_hits,
+            cas_badval,
+            touch_hits,
+            touch_misses,
+            store_too_large,
+            store_no_memory,
+        } = other;
+        self.cmd_get += cmd_get;
+        self.cmd_set += cmd_set;
+        self.cmd_flush += cmd_flush;
+        self.cmd_touch += cmd_touch;
+        self.get_hits += get_hits;
+        self.get_misses += get_misses;
+        self.get_expired += get_expired;
+        self.get_flushed += get_flushed;
+        self.delete_misses += delete_misses;
+        self.delete_hits += delete_hits;
+        self.incr_misses += incr_misses;
+        self.incr_hits += incr_hits;
+        self.decr_misses += decr_misses;
+        self.decr_hits += decr_hits;
+        self.cas_misses += cas_misses;
+        self.cas_hits += cas_hits;
+        self.cas_badval += cas_badval;
+        self.touch_hits += touch_hits;
+        self.touch_misses += touch_misses;
+        self.store_too_large += store_too_large;
+        self.store_no_memory += store_no_memory;
+    }
+}
+
 impl CacheStats {
     /// A GET that found nothing live, and why.
     pub(crate) fn count_get_miss(&mut self, miss: Miss) {

@@ -82,6 +82,8 @@ pub(crate) struct Connection {
     pub(crate) authenticated: bool,
     /// A `Transmit` for this connection is queued and not yet answered by a full drain.
     pub(crate) transmit_queued: bool,
+    /// It used up its requests per event: complete requests wait in `input` for its next turn.
+    pub(crate) yielded: bool,
 }
 
 impl Connection {
@@ -99,6 +101,7 @@ impl Connection {
             partial_since: None,
             authenticated,
             transmit_queued: false,
+            yielded: false,
         }
     }
 
@@ -134,7 +137,9 @@ impl Connection {
     fn mid_request(&self, output_limit: usize) -> bool {
         match self.phase {
             Phase::Payload(..) | Phase::Discard(_) => true,
-            Phase::Header => !self.input.is_empty() && !self.over_limit(output_limit),
+            Phase::Header => {
+                !self.input.is_empty() && !self.over_limit(output_limit) && !self.yielded
+            }
             // Waiting for the peer to read, not for it to write: the idle timeout's business.
             Phase::MultiGet(_) => false,
         }
@@ -179,9 +184,13 @@ impl Connection {
     }
 
     /// After EOF, once every complete request has run (processing only stops early for
-    /// backpressure), the connection closes when its output is delivered.
+    /// backpressure or a yield), the connection closes when its output is delivered.
     pub(crate) fn close_if_drained_eof(&mut self, output_limit: usize) {
-        if self.peer_eof && self.closing.is_none() && !self.over_limit(output_limit) {
+        if self.peer_eof
+            && self.closing.is_none()
+            && !self.over_limit(output_limit)
+            && !self.yielded
+        {
             self.closing = Some(CloseReason::PeerClosed);
         }
     }
@@ -191,7 +200,10 @@ impl Connection {
             return Interest::default();
         }
         Interest {
-            read: self.closing.is_none() && !self.peer_eof && !self.over_limit(output_limit),
+            read: self.closing.is_none()
+                && !self.peer_eof
+                && !self.yielded
+                && !self.over_limit(output_limit),
             write: self.pending() > 0,
         }
     }

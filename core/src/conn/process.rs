@@ -18,13 +18,17 @@ pub(crate) enum Step {
 
 /// Processes what `buf` holds (the connection's buffered input or a fresh read) and returns how
 /// many bytes were used up. Unused bytes always start at a request boundary, or are the part of a
-/// request that has not been answered yet, so the caller keeps them for the next call.
+/// request that has not been answered yet, so the caller keeps them for the next call. After
+/// `reqs_per_event` answered requests with more input waiting, the connection yields: it is marked
+/// `yielded` and the rest waits for its next turn.
 pub(crate) fn process<S: Service>(
     conn: &mut Connection,
     buf: &[u8],
     d: &mut Dispatch<'_, S>,
 ) -> usize {
     let mut pos = 0;
+    let budget = d.config.reqs_per_event.unwrap_or(usize::MAX);
+    let mut answered = 0;
     while conn.closing.is_none() {
         if let Phase::Discard(remaining) = conn.phase {
             let take = remaining.min((buf.len() - pos) as u64);
@@ -42,6 +46,10 @@ pub(crate) fn process<S: Service>(
         if matches!(conn.phase, Phase::Header | Phase::MultiGet(_))
             && conn.over_limit(d.output_limit())
         {
+            return pos;
+        }
+        if answered >= budget && matches!(conn.phase, Phase::Header) {
+            conn.yielded = true;
             return pos;
         }
         let proto = match conn.proto {
@@ -67,7 +75,12 @@ pub(crate) fn process<S: Service>(
             Proto::Text => text::step(conn, &buf[pos..], d),
         };
         match step {
-            Step::Used(n) => pos += n,
+            Step::Used(n) => {
+                pos += n;
+                if matches!(conn.phase, Phase::Header) {
+                    answered += 1;
+                }
+            }
             Step::NeedMore => return pos,
         }
     }

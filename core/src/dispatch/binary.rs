@@ -5,6 +5,7 @@ use std::fmt::{Display, Write as _};
 
 use super::{Dispatch, Flow};
 use crate::auth;
+use crate::group::Counter;
 use crate::output::CloseReason;
 use crate::protocol::{Command, Header, ResponseWriter, Status, StoreMode};
 use crate::service::{ItemView, Outcome, Service, StatGroup, StatSink};
@@ -110,12 +111,12 @@ impl<S: Service> Dispatch<'_, S> {
             w.error(Status::UnknownCommand);
             return Flow::Continue;
         };
-        self.stats.auth_cmds += 1;
+        self.count(Counter::AuthCmds);
         if !step && mechanism == auth::MECHANISMS.as_bytes() && credentials.verify_plain(data) {
             w.packet(Status::Success, 0, None, &[], b"Authenticated");
             return Flow::Authenticated;
         }
-        self.stats.auth_errors += 1;
+        self.count(Counter::AuthErrors);
         w.error(Status::AuthError);
         Flow::Continue
     }

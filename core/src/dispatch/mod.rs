@@ -8,6 +8,7 @@ mod text;
 pub(crate) use text::MultiGet;
 
 use crate::config::Config;
+use crate::group::{Counter, WorkerGroup};
 use crate::output::CloseReason;
 use crate::service::{Service, StatGroup, StatSink};
 use crate::stats::ServerStats;
@@ -28,7 +29,9 @@ pub(crate) enum Flow {
 /// Everything a command may touch besides its connection.
 pub(crate) struct Dispatch<'a, S> {
     pub(crate) service: &'a mut S,
-    pub(crate) stats: &'a mut ServerStats,
+    pub(crate) group: &'a WorkerGroup,
+    /// This worker's slot in `group`.
+    pub(crate) worker: usize,
     pub(crate) config: &'a mut Config,
     pub(crate) scratch: &'a mut String,
     /// Reused for decoded (base64) meta keys.
@@ -49,18 +52,26 @@ impl<S: Service> Dispatch<'_, S> {
     /// Writes a stat group's lines: the server's own first, then the service's.
     fn write_stats(&mut self, group: StatGroup, sink: &mut dyn StatSink) {
         match group {
-            StatGroup::General => {
-                self.stats
-                    .write_general(self.config, self.started, self.now, sink)
-            }
+            StatGroup::General => self.group.totals().write_general(
+                self.group.workers(),
+                self.config,
+                self.started,
+                self.now,
+                sink,
+            ),
             StatGroup::Settings => ServerStats::write_settings(self.config, sink),
             StatGroup::Items | StatGroup::Slabs | StatGroup::Sizes => {}
         }
         self.service.stats(group, self.now, sink);
     }
 
+    /// Adds to one of this worker's counters.
+    pub(crate) fn count(&self, counter: Counter) {
+        self.group.cells(self.worker).add(counter, 1);
+    }
+
     fn reset_stats(&mut self) {
-        self.stats.reset();
+        self.group.reset();
         self.service.reset_stats();
     }
 }

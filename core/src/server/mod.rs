@@ -9,10 +9,12 @@ use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::conn::{ConnState, Connection, process};
 use crate::dispatch::Dispatch;
+use crate::group::{Counter, WorkerGroup};
 use crate::id::ConnId;
 use crate::output::{AcceptError, CloseReason, Interest, Output};
 use crate::service::Service;
 use crate::stats::ServerStats;
+use crate::sync::Arc;
 use crate::time::{MonotonicClock, Timestamp};
 use slab::ConnSlab;
 
@@ -39,7 +41,12 @@ pub struct Server<S> {
     conns: ConnSlab,
     pool: BufferPool,
     outputs: VecDeque<Output>,
-    stats: ServerStats,
+    /// The workers this server is one of (a group of one when it runs alone).
+    group: Arc<WorkerGroup>,
+    /// This server's slot in `group`.
+    worker: usize,
+    /// Connections that used up their `reqs_per_event` and wait for `resume_yielded`.
+    yielded: VecDeque<ConnId>,
     clock: MonotonicClock,
     started: Timestamp,
     /// No connection's idle or read deadline is earlier than this; `None` when there are none.
@@ -52,6 +59,24 @@ pub struct Server<S> {
 impl<S: Service> Server<S> {
     /// Memory only: no sockets, no clock. `now` is the start time STAT's uptime counts from.
     pub fn new(config: Config, service: S, now: Timestamp) -> Server<S> {
+        Server::in_group(config, service, now, WorkerGroup::new(1), 0)
+    }
+
+    /// Worker `worker` of `group`: one of several servers (each driven by its own loop, usually on
+    /// its own thread) over one shared service. The connection limit and the statistics are the
+    /// group's; `worker` must be below `group.workers()`.
+    pub fn in_group(
+        config: Config,
+        service: S,
+        now: Timestamp,
+        group: Arc<WorkerGroup>,
+        worker: usize,
+    ) -> Server<S> {
+        assert!(
+            worker < group.workers(),
+            "worker {worker} of a group of {}",
+            group.workers()
+        );
         let pool = BufferPool::new(config.max_connections.min(1024));
         Server {
             config,
@@ -59,7 +84,9 @@ impl<S: Service> Server<S> {
             conns: ConnSlab::default(),
             pool,
             outputs: VecDeque::new(),
-            stats: ServerStats::default(),
+            group,
+            worker,
+            yielded: VecDeque::new(),
             clock: MonotonicClock::new(now),
             started: now,
             next_sweep: None,
@@ -81,8 +108,19 @@ impl<S: Service> Server<S> {
         &mut self.service
     }
 
-    pub fn stats(&self) -> &ServerStats {
-        &self.stats
+    /// This server's own counters (since it started; `stats reset` does not change them).
+    pub fn stats(&self) -> ServerStats {
+        self.group.worker_stats(self.worker)
+    }
+
+    /// The group this server belongs to: the statistics of all its workers.
+    pub fn group(&self) -> &WorkerGroup {
+        &self.group
+    }
+
+    #[inline]
+    fn count(&self, counter: Counter, n: u64) {
+        self.group.cells(self.worker).add(counter, n);
     }
 
     /// Open connections, including those closing but not yet reported closed.
@@ -104,12 +142,12 @@ impl<S: Service> Server<S> {
         if self.shutting_down {
             return Err(AcceptError::ShuttingDown);
         }
-        if self.conns.len() >= self.config.max_connections {
-            self.stats.rejected_connections += 1;
+        if !self.group.try_open(self.config.max_connections) {
+            self.count(Counter::RejectedConnections, 1);
             return Err(AcceptError::AtCapacity(self.config.max_connections));
         }
-        self.stats.curr_connections += 1;
-        self.stats.total_connections += 1;
+        self.count(Counter::CurrConnections, 1);
+        self.count(Counter::TotalConnections, 1);
         if let Some(timeout) = self.config.idle_timeout {
             self.wake_by(now.saturating_add_millis(timeout.as_millis() as u64));
         }
@@ -128,7 +166,9 @@ impl<S: Service> Server<S> {
         if conn.closed {
             return;
         }
-        self.stats.bytes_read += bytes.len() as u64;
+        self.group
+            .cells(self.worker)
+            .add(Counter::BytesRead, bytes.len() as u64);
         conn.last_active = now;
         if conn.closing.is_some() {
             return;
@@ -183,11 +223,18 @@ impl<S: Service> Server<S> {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        if conn.yielded {
+            // Bytes read while waiting for its turn (a driver that ignored `interest`): kept in
+            // order behind the requests already waiting.
+            conn.input.extend_from_slice(fresh);
+            return;
+        }
         Self::process_input(
             conn,
             Dispatch {
                 service: &mut self.service,
-                stats: &mut self.stats,
+                group: &self.group,
+                worker: self.worker,
                 config: &mut self.config,
                 scratch: &mut self.stat_scratch,
                 bytes: &mut self.key_scratch,
@@ -197,7 +244,34 @@ impl<S: Service> Server<S> {
             &mut self.pool,
             fresh,
         );
+        if conn.yielded {
+            self.yielded.push_back(id);
+            self.count(Counter::ConnYields, 1);
+        }
         self.settle(id, now);
+    }
+
+    /// Whether connections gave up their turn with requests still waiting: the driver must not
+    /// block waiting for readiness, and calls `resume_yielded` after serving what is ready.
+    #[inline]
+    pub fn has_yielded(&self) -> bool {
+        !self.yielded.is_empty()
+    }
+
+    /// Gives every connection that yielded its next turn (up to `reqs_per_event` more requests
+    /// each, in the order they yielded). Call once per loop turn, after the ready connections.
+    pub fn resume_yielded(&mut self, now: Timestamp) {
+        let now = self.clock.advance(now);
+        for _ in 0..self.yielded.len() {
+            let Some(id) = self.yielded.pop_front() else {
+                break;
+            };
+            match self.conns.get_mut(id) {
+                Some(conn) if !conn.closed => conn.yielded = false,
+                _ => continue,
+            }
+            self.run_input(id, now, &[]);
+        }
     }
 
     fn process_input(
@@ -257,7 +331,8 @@ impl<S: Service> Server<S> {
                 }
                 Output::Close(id, _) => {
                     if let Some(conn) = self.conns.remove(id) {
-                        self.stats.curr_connections -= 1;
+                        self.count(Counter::CurrConnections, u64::MAX);
+                        self.group.close();
                         self.pool.give(conn.input);
                         self.pool.give(conn.output);
                     }
@@ -287,7 +362,9 @@ impl<S: Service> Server<S> {
             return;
         }
         let n = n.min(conn.pending());
-        self.stats.bytes_written += n as u64;
+        self.group
+            .cells(self.worker)
+            .add(Counter::BytesWritten, n as u64);
         conn.sent += n;
         if n > 0 {
             conn.last_active = now;
@@ -313,6 +390,7 @@ impl<S: Service> Server<S> {
             conn.sent = 0;
         }
         let resumable = !conn.input.is_empty()
+            && !conn.yielded
             && conn.closing.is_none()
             && !conn.over_limit(self.config.output_limit);
         if resumable {

@@ -17,25 +17,22 @@
 
 use super::item::{self, Liveness};
 use super::loc::Loc;
-use super::slab::{PAGE_SIZE, Slabs};
+use super::slab::{self, PAGE_SIZE, Slabs};
 use super::{Store, StoreError};
 
 impl Store {
     fn headroom(&self) -> usize {
-        // memory_used <= memory_limit is an invariant of the store.
-        self.memory_limit - self.mem.used()
-    }
-
-    fn can_add_page(&self) -> bool {
-        self.mem.slabs.can_number_page() && self.headroom() >= PAGE_SIZE
+        self.mem.headroom()
     }
 
     /// Whether an item of `len` stored bytes fits once everything else is evicted, so that
     /// `insert` can refuse before it drops the old item under the key.
     pub(super) fn could_ever_hold(&self, len: usize, class: Option<u8>) -> bool {
         match class {
-            Some(class) => self.memory_limit >= PAGE_SIZE || self.mem.slabs.class_pages(class) > 0,
-            None => len <= self.memory_limit && self.mem.large.has_room(),
+            Some(class) => {
+                self.mem.budget.limit() >= PAGE_SIZE || self.mem.slabs.class_pages(class) > 0
+            }
+            None => len <= self.mem.budget.limit() && self.mem.large.has_room(),
         }
     }
 
@@ -45,8 +42,7 @@ impl Store {
             if let Some(raw) = self.mem.slabs.pop_free(class) {
                 return Ok(raw);
             }
-            if self.can_add_page() {
-                self.mem.slabs.add_page(class);
+            if self.mem.try_add_page(class) {
                 continue;
             }
             if let Some(raw) = self
@@ -77,15 +73,15 @@ impl Store {
         }
     }
 
-    /// Evicts until `len` more bytes fit under the limit.
+    /// Evicts until `len` more bytes fit under the limit, and reserves them for a large item.
     pub(super) fn make_room(&mut self, len: usize, live: Liveness) -> Result<(), StoreError> {
-        while self.headroom() < len {
+        while !self.mem.try_reserve_large(len) {
             if self.mem.large.bytes() + self.headroom() >= len && self.evict_large(live) {
                 continue;
             }
             if let Some((victim, _)) = self.mem.slabs.biggest_class(None) {
                 let page = self.take_page(victim, live);
-                self.mem.slabs.release_page(page);
+                self.mem.release_page(page);
                 continue;
             }
             if !self.evict_large(live) {
@@ -93,6 +89,45 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Gives memory back to a shared budget for another store: evicts whole pages (biggest class
+    /// first) and large items until at least `want` bytes are returned or nothing is left.
+    /// Returns the bytes given back.
+    pub fn release_memory(&mut self, want: usize, now: u32) -> usize {
+        let live = self.liveness(now);
+        let mut released = 0;
+        while released < want {
+            let before = self.mem.used();
+            let large_first = self.mem.large.len() > 0
+                && self
+                    .mem
+                    .slabs
+                    .biggest_class(None)
+                    .is_none_or(|(_, pages)| pages * PAGE_SIZE < self.mem.large.bytes());
+            if large_first && self.evict_large(live) {
+            } else if let Some((victim, _)) = self.mem.slabs.biggest_class(None) {
+                let page = self.take_page(victim, live);
+                self.mem.release_page(page);
+            } else if !self.evict_large(live) {
+                break;
+            }
+            released += before - self.mem.used();
+        }
+        released
+    }
+
+    /// How many bytes other stores must give back before an item of `len` stored bytes can be
+    /// placed here: 0 when a free chunk, the budget's headroom or this store's own memory (by
+    /// eviction) can provide it.
+    pub(super) fn shortfall_for(&self, len: usize) -> usize {
+        let need = match slab::class_for(len) {
+            Some(class) if self.mem.slabs.has_free(class) => return 0,
+            Some(class) if self.mem.slabs.class_pages(class) > 0 => return 0,
+            Some(_) => PAGE_SIZE,
+            None => len,
+        };
+        need.saturating_sub(self.mem.used() + self.headroom())
     }
 
     /// Evicts one large item chosen by CLOCK; false if there is none.

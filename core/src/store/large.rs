@@ -57,12 +57,14 @@ impl Large {
         }
     }
 
-    pub(crate) fn remove(&mut self, index: u32) {
+    /// Drops the box; its length.
+    pub(crate) fn remove(&mut self, index: u32) -> usize {
         let data = self.items[index as usize].take();
         let data = data.unwrap_or_else(|| panic!("large item {index} is not stored"));
         self.bytes -= data.len();
         self.len -= 1;
         self.spare.push(index);
+        data.len()
     }
 
     pub(crate) fn get(&self, index: u32) -> &[u8] {

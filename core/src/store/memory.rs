@@ -1,5 +1,9 @@
 //! All item bytes, slab chunks and large boxes alike, addressed by location.
+//!
+//! Every page or box that comes or goes passes through here, so the budget (the store's own limit
+//! or a limit shared with other stores) always agrees with what the store holds.
 
+use super::budget::Budget;
 use super::index::KeySource;
 use super::item;
 use super::large::Large;
@@ -9,19 +13,51 @@ use super::slab::{PAGE_SIZE, Slabs};
 pub(crate) struct Memory {
     pub(crate) slabs: Slabs,
     pub(crate) large: Large,
+    pub(crate) budget: Budget,
 }
 
 impl Memory {
-    pub(crate) fn new() -> Memory {
+    pub(crate) fn new(budget: Budget) -> Memory {
         Memory {
             slabs: Slabs::new(),
             large: Large::new(),
+            budget,
         }
     }
 
     /// What counts against the memory limit: whole pages plus large items' boxes.
     pub(crate) fn used(&self) -> usize {
         self.slabs.pages_in_use() * PAGE_SIZE + self.large.bytes()
+    }
+
+    /// Bytes that may still be taken without evicting.
+    pub(crate) fn headroom(&self) -> usize {
+        self.budget.headroom(self.used())
+    }
+
+    /// A new page for `class` if the budget has room for one (and a page number is free).
+    pub(crate) fn try_add_page(&mut self, class: u8) -> bool {
+        if !self.slabs.can_number_page() || !self.budget.try_reserve(PAGE_SIZE, self.used()) {
+            return false;
+        }
+        self.slabs.add_page(class);
+        true
+    }
+
+    /// Drops a detached page and returns its memory to the budget.
+    pub(crate) fn release_page(&mut self, page: u16) {
+        self.slabs.release_page(page);
+        self.budget.release(PAGE_SIZE);
+    }
+
+    /// Reserves a large item's box; on success the caller stores it with `insert_large`.
+    pub(crate) fn try_reserve_large(&mut self, len: usize) -> bool {
+        self.budget.try_reserve(len, self.used())
+    }
+
+    /// Stores a box reserved by `try_reserve_large`; its location.
+    pub(crate) fn insert_large(&mut self, data: Box<[u8]>) -> u32 {
+        Loc::Large(self.large.insert(data)).encode()
     }
 
     /// The item's chunk (possibly longer than the item) or box.
@@ -53,7 +89,10 @@ impl Memory {
     pub(crate) fn free(&mut self, raw: u32) {
         match Loc::decode(raw) {
             Loc::Chunk { .. } => self.slabs.push_free(raw),
-            Loc::Large(index) => self.large.remove(index),
+            Loc::Large(index) => {
+                let len = self.large.remove(index);
+                self.budget.release(len);
+            }
         }
     }
 }

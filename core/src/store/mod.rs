@@ -18,6 +18,7 @@
 //! full) and the fixed bookkeeping live outside that budget, as memcached's hash table does.
 
 mod alloc;
+mod budget;
 mod index;
 mod item;
 mod large;
@@ -29,6 +30,9 @@ mod tests;
 
 use std::fmt;
 
+pub use budget::SharedBudget;
+
+use budget::Budget;
 use index::Index;
 use item::{Death, Liveness};
 use loc::Loc;
@@ -47,6 +51,15 @@ pub struct StoreConfig {
     pub item_size_max: usize,
     /// Seed of the index's hash; randomise it to resist hash flooding.
     pub hash_seed: u64,
+}
+
+impl StoreConfig {
+    /// The configured limit as this store's own.
+    fn own_budget(&self) -> Budget {
+        Budget::Own {
+            limit: self.memory_limit,
+        }
+    }
 }
 
 /// A handle to a stored item, returned by [`Store::find`] and [`Store::insert`].
@@ -135,11 +148,26 @@ pub struct StoreStats {
     pub pages: u64,
 }
 
+impl std::ops::AddAssign for StoreStats {
+    /// Sums the stats of the shards of one cache; they share one limit, so it is kept, not added.
+    fn add_assign(&mut self, other: StoreStats) {
+        self.curr_items += other.curr_items;
+        self.total_items += other.total_items;
+        self.bytes += other.bytes;
+        self.evictions += other.evictions;
+        self.evicted_unfetched += other.evicted_unfetched;
+        self.expired_unfetched += other.expired_unfetched;
+        self.reclaimed += other.reclaimed;
+        self.memory_used += other.memory_used;
+        self.memory_limit = self.memory_limit.max(other.memory_limit);
+        self.pages += other.pages;
+    }
+}
+
 /// The item store. See the module documentation for the design.
 pub struct Store {
     index: Index,
     mem: Memory,
-    memory_limit: usize,
     item_size_max: usize,
     /// None until the first flush, so that no cas value is dead before one.
     flush_threshold: Option<u64>,
@@ -163,10 +191,22 @@ impl fmt::Debug for Store {
 impl Store {
     /// Allocates only a small index; pages come as items arrive.
     pub fn new(config: StoreConfig) -> Store {
+        Store::with_budget(config, config.own_budget())
+    }
+
+    /// A store drawing its memory from `budget`, shared with other stores; `memory_limit` in the
+    /// config is ignored in favour of the budget's.
+    pub fn with_shared_budget(
+        config: StoreConfig,
+        budget: crate::sync::Arc<SharedBudget>,
+    ) -> Store {
+        Store::with_budget(config, Budget::Shared(budget))
+    }
+
+    fn with_budget(config: StoreConfig, budget: Budget) -> Store {
         Store {
             index: Index::new(config.hash_seed),
-            mem: Memory::new(),
-            memory_limit: config.memory_limit,
+            mem: Memory::new(budget),
             item_size_max: config.item_size_max,
             flush_threshold: None,
             curr_items: 0,
@@ -191,9 +231,21 @@ impl Store {
 
     /// `item_size(..) <= item_size_max`.
     pub fn fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        Self::fits_within(self.item_size_max, key_len, value_len, flags)
+    }
+
+    /// `item_size(..) <= item_size_max`, without a store at hand.
+    pub fn fits_within(item_size_max: usize, key_len: usize, value_len: usize, flags: u32) -> bool {
         // The value length is stored as a u32; no sane item_size_max gets near that.
         u32::try_from(value_len).is_ok()
-            && Self::item_size(key_len, value_len, flags) <= self.item_size_max
+            && Self::item_size(key_len, value_len, flags) <= item_size_max
+    }
+
+    /// How many bytes the other stores sharing this store's budget must give back before an item
+    /// of these sizes can be inserted here; 0 when this store can make room on its own (from a free
+    /// chunk, the budget's headroom, or by evicting its own items).
+    pub fn shortfall(&self, key_len: usize, value_len: usize, flags: u32) -> usize {
+        self.shortfall_for(item::stored_len(key_len, value_len, flags))
     }
 
     fn liveness(&self, now: u32) -> Liveness {
@@ -357,7 +409,7 @@ impl Store {
             (None, None) => {
                 self.make_room(len, live)?;
                 let data = vec![0u8; len].into_boxed_slice();
-                Loc::Large(self.mem.large.insert(data)).encode()
+                self.mem.insert_large(data)
             }
         };
         item::write(self.mem.bytes_mut(raw), key, meta, value, now);
@@ -392,7 +444,7 @@ impl Store {
             expired_unfetched: self.expired_unfetched,
             reclaimed: self.reclaimed,
             memory_used: self.mem.used() as u64,
-            memory_limit: self.memory_limit as u64,
+            memory_limit: self.mem.budget.limit() as u64,
             pages: self.mem.slabs.pages_in_use() as u64,
         }
     }
@@ -431,9 +483,9 @@ impl Store {
         );
         let used = self.mem.used();
         assert!(
-            used <= self.memory_limit,
+            used <= self.mem.budget.limit(),
             "memory used {used} exceeds the limit {}",
-            self.memory_limit
+            self.mem.budget.limit()
         );
     }
 

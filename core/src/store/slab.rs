@@ -152,6 +152,12 @@ impl Slabs {
         self.classes[usize::from(class)].pages.len()
     }
 
+    /// The class has a chunk to hand out without a new page.
+    pub(crate) fn has_free(&self, class: u8) -> bool {
+        let c = &self.classes[usize::from(class)];
+        c.free_head != EMPTY || c.carve.is_some()
+    }
+
     pub(crate) fn can_number_page(&self) -> bool {
         self.in_use < MAX_PAGES
     }

@@ -1,0 +1,295 @@
+//! `SharedCache`: one cache that several workers (each a `Server` on its own thread) serve at once.
+//!
+//! The keys are split over shards by a hash; each shard is a whole `Cache` (its own index, slab
+//! classes, CLOCK hands, counters and CAS sequence) behind its own mutex, padded to its own cache
+//! lines. A request locks the one shard its key lives in, so a GET and a SET on keys of different
+//! shards never wait for each other and no line is written by every request.
+//!
+//! What is shared, and how:
+//! - Memory: one [`SharedBudget`] for all shards, so `-m` holds for the whole cache. A shard
+//!   reserves a page or a large item's box from it (an atomic compare-and-swap, once per page,
+//!   never per request) and evicts its own items when it is spent. A shard that holds too little
+//!   to make room itself asks the others to give memory back: it `try_lock`s them one by one,
+//!   never waiting while it holds its own lock, so two shards cannot deadlock.
+//! - CAS: shard `i` of `n` hands out `i + 1, i + 1 + n, i + 1 + 2n, ...`: unique cache-wide
+//!   without one counter every store increments.
+//! - FLUSH: applied to each shard in turn; counted once.
+//! - Statistics: each shard counts its own (under the lock it already holds); `stats` sums them.
+//!
+//! Semantics across workers are memcached's: a write through one connection is visible to every
+//! other at once (the shard lock orders them); INCR/DECR/CAS/ADD are atomic per key (one critical
+//! section each); a multi-get is atomic per key. A borrowed value is copied out of the shard into
+//! the handle's own buffer before the lock is released, so the lock is held for one copy of the
+//! value at most.
+//!
+//! A mutex poisoned by a panicking worker is used as it is: a panic inside the cache is a bug
+//! that the store's invariant checks catch in tests, and refusing every later request to the shard
+//! would turn one bug into an outage.
+
+use std::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
+
+use super::{Cache, CacheConfig, CacheStats, write_stats};
+use crate::protocol::{Command, StoreMode};
+use crate::service::{ItemView, Outcome, Service, StatGroup, StatSink};
+use crate::store::{SharedBudget, Store, StoreStats};
+use crate::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use crate::time::Timestamp;
+
+/// Keeps the router's hash apart from the shards' index hash.
+const ROUTER_SEED_MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+/// The fewest slab pages a shard should have to itself at the configured memory limit: a shard
+/// needs a page per size class it stores, so many small shards would evict early.
+const MIN_PAGES_PER_SHARD: usize = 8;
+/// Shards per worker: enough that two workers rarely want the same shard at once.
+const SHARDS_PER_WORKER: usize = 4;
+const MAX_SHARDS: usize = 1024;
+
+/// A handle to a cache shared by several workers. Each worker has its own handle (`Clone` makes
+/// one); all handles serve the same items.
+pub struct SharedCache {
+    shared: Arc<Shards>,
+    /// Where a value is copied to before its shard is unlocked.
+    scratch: Vec<u8>,
+}
+
+struct Shards {
+    shards: Box<[Shard]>,
+    /// `shards.len() - 1`; the count is a power of two.
+    mask: usize,
+    router: FixedState,
+    budget: Arc<SharedBudget>,
+    config: CacheConfig,
+}
+
+/// One shard on cache lines of its own, so locking it does not disturb its neighbours.
+#[repr(align(128))]
+struct Shard {
+    cache: Mutex<Cache>,
+}
+
+impl Clone for SharedCache {
+    /// Another handle to the same cache, with a buffer of its own.
+    fn clone(&self) -> SharedCache {
+        SharedCache {
+            shared: Arc::clone(&self.shared),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl SharedCache {
+    /// A cache of `shards` shards (rounded up to a power of two, at least one) sharing one memory
+    /// limit. Memory only, as `Cache::new`.
+    pub fn new(config: CacheConfig, shards: usize) -> SharedCache {
+        let count = shards.clamp(1, MAX_SHARDS).next_power_of_two();
+        let budget = SharedBudget::new(config.memory_limit);
+        let step = count as u64;
+        let shards = (0..count)
+            .map(|i| Shard {
+                cache: Mutex::new(Cache::shard(
+                    config.clone(),
+                    Arc::clone(&budget),
+                    i as u64 + 1,
+                    step,
+                )),
+            })
+            .collect();
+        SharedCache {
+            shared: Arc::new(Shards {
+                shards,
+                mask: count - 1,
+                router: FixedState::with_seed(config.hash_seed ^ ROUTER_SEED_MIX),
+                budget,
+                config,
+            }),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// How many shards suit `workers` workers over `memory_limit` bytes: a few per worker, but
+    /// not so many that a shard has fewer than a handful of pages to itself.
+    pub fn shards_for(workers: usize, memory_limit: usize) -> usize {
+        let by_memory = (memory_limit / (MIN_PAGES_PER_SHARD << 20)).max(1);
+        let wanted = workers.saturating_mul(SHARDS_PER_WORKER).max(1);
+        let count = wanted.min(by_memory).clamp(1, MAX_SHARDS);
+        // The largest power of two not above `count`, so memory per shard never drops below the
+        // floor by rounding up.
+        1 << count.ilog2()
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shared.shards.len()
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.shared.config
+    }
+
+    /// The memory limit all shards draw from.
+    pub fn budget(&self) -> &SharedBudget {
+        &self.shared.budget
+    }
+
+    /// The counters summed over every shard.
+    pub fn stats(&self) -> CacheStats {
+        self.sums().0
+    }
+
+    pub fn store_stats(&self) -> StoreStats {
+        self.sums().1
+    }
+
+    /// Panics when a shard's accounting disagrees with its contents, or the shards together hold
+    /// other than what the budget has handed out; for tests.
+    pub fn check_invariants(&self) {
+        let mut used = 0;
+        for shard in self.shared.shards.iter() {
+            let cache = lock(&shard.cache);
+            cache.check_invariants();
+            used += cache.store_stats().memory_used;
+        }
+        let budget = self.shared.budget.used() as u64;
+        assert_eq!(
+            used, budget,
+            "shards hold {used} bytes, the budget counts {budget}"
+        );
+        assert!(
+            used <= self.shared.config.memory_limit as u64,
+            "shards hold {used} bytes over the limit"
+        );
+    }
+
+    fn sums(&self) -> (CacheStats, StoreStats) {
+        let mut stats = CacheStats::default();
+        let mut store = StoreStats::default();
+        for shard in self.shared.shards.iter() {
+            let cache = lock(&shard.cache);
+            stats += cache.stats();
+            store += cache.store_stats();
+        }
+        (stats, store)
+    }
+}
+
+impl Shards {
+    fn index_of(&self, key: &[u8]) -> usize {
+        // The high bits: the shards' own index uses the low ones of a differently seeded hash.
+        (self.router.hash_one(key) >> 32) as usize & self.mask
+    }
+
+    /// Before `cache` (shard `own`) stores the item of `command`: when it cannot make room on its
+    /// own, the other shards give memory back to the budget. Only `try_lock`, since `own` is held.
+    fn make_room(&self, own: usize, cache: &Cache, command: &Command<'_>, now: Timestamp) {
+        let mut missing = cache.shortfall(command);
+        let mut offset = 1;
+        while missing > 0 && offset < self.shards.len() {
+            let other = &self.shards[(own + offset) & self.mask];
+            offset += 1;
+            let mut victim = match other.cache.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            missing = missing.saturating_sub(victim.release_memory(missing, now));
+        }
+    }
+}
+
+/// Locks a shard; see the module documentation for why poisoning is ignored.
+fn lock(cache: &Mutex<Cache>) -> MutexGuard<'_, Cache> {
+    cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The key a data command works on; `None` for FLUSH, which works on every shard.
+fn key_of<'c>(command: &Command<'c>) -> Option<&'c [u8]> {
+    match *command {
+        Command::Get { key, .. }
+        | Command::GetAndTouch { key, .. }
+        | Command::Touch { key, .. }
+        | Command::Store { key, .. }
+        | Command::Delete { key, .. }
+        | Command::Counter { key, .. }
+        | Command::MetaGet { key, .. }
+        | Command::MetaStore { key, .. }
+        | Command::MetaDelete { key, .. }
+        | Command::MetaArithmetic { key, .. } => Some(key),
+        _ => None,
+    }
+}
+
+/// The outcome with any borrowed value copied into `scratch`, so the shard can be unlocked.
+fn detach<'s>(outcome: Outcome<'_>, scratch: &'s mut Vec<u8>) -> Outcome<'s> {
+    match outcome {
+        Outcome::Value { flags, cas, value } => {
+            scratch.clear();
+            scratch.extend_from_slice(value);
+            Outcome::Value {
+                flags,
+                cas,
+                value: scratch,
+            }
+        }
+        Outcome::Item(view) => {
+            scratch.clear();
+            scratch.extend_from_slice(view.value);
+            Outcome::Item(ItemView {
+                value: scratch,
+                ..view
+            })
+        }
+        Outcome::Done { cas } => Outcome::Done { cas },
+        Outcome::Touched { flags, cas } => Outcome::Touched { flags, cas },
+        Outcome::Counter { value, cas } => Outcome::Counter { value, cas },
+        Outcome::Failed(status) => Outcome::Failed(status),
+    }
+}
+
+impl Service for SharedCache {
+    fn execute(&mut self, command: &Command<'_>, now: Timestamp) -> Outcome<'_> {
+        let SharedCache { shared, scratch } = self;
+        let Some(key) = key_of(command) else {
+            let Command::Flush { delay, .. } = *command else {
+                // Protocol-level commands never reach a service; the first shard answers them as
+                // a single cache would.
+                return detach(lock(&shared.shards[0].cache).execute(command, now), scratch);
+            };
+            let (first, rest) = shared.shards.split_at(1);
+            let outcome = detach(lock(&first[0].cache).execute(command, now), scratch);
+            for shard in rest {
+                let _ = lock(&shard.cache).flush_uncounted(delay, now);
+            }
+            return outcome;
+        };
+        let own = shared.index_of(key);
+        let mut cache = lock(&shared.shards[own].cache);
+        shared.make_room(own, &cache, command, now);
+        let outcome = cache.execute(command, now);
+        detach(outcome, scratch)
+    }
+
+    fn admits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        Store::fits_within(self.shared.config.item_size_max, key_len, value_len, flags)
+    }
+
+    fn reject_too_large(&mut self, mode: StoreMode, key: &[u8], now: Timestamp) -> Outcome<'_> {
+        let SharedCache { shared, scratch } = self;
+        let mut cache = lock(&shared.shards[shared.index_of(key)].cache);
+        let outcome = cache.reject_too_large(mode, key, now);
+        detach(outcome, scratch)
+    }
+
+    fn stats(&self, group: StatGroup, _now: Timestamp, sink: &mut dyn StatSink) {
+        let (stats, store) = self.sums();
+        write_stats(group, &self.shared.config, &stats, &store, sink);
+    }
+
+    fn reset_stats(&mut self) {
+        for shard in self.shared.shards.iter() {
+            lock(&shard.cache).reset_stats();
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! `WorkerGroup`: what the workers of one server share besides the cache: the connection limit
+//! (`-c` counts every worker's connections) and each worker's statistics.
+//!
+//! Each worker writes only its own slot, on cache lines of its own, with plain relaxed loads and
+//! stores (one writer, so no read-modify-write is needed); `stats` on any worker sums the slots.
+//! `stats reset` on any worker cannot write the other workers' slots without racing their writes,
+//! so it records the sums at the reset as a baseline that later sums subtract. The only counter all
+//! workers write is the count of open connections, once per accept and close, never per request.
+
+use crate::stats::ServerStats;
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+/// The workers serving one cache. A lone `Server` has a group of its own with one worker.
+#[derive(Debug)]
+pub struct WorkerGroup {
+    slots: Box<[StatCells]>,
+    /// Connections open on all workers together.
+    open: AtomicUsize,
+    /// The sums at the last `stats reset`.
+    baseline: Mutex<ServerStats>,
+}
+
+/// One worker's counters; only that worker writes them.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct StatCells {
+    curr_connections: AtomicU64,
+    total_connections: AtomicU64,
+    rejected_connections: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
+    auth_cmds: AtomicU64,
+    auth_errors: AtomicU64,
+    conn_yields: AtomicU64,
+}
+
+/// Which counter of a worker's slot to change.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Counter {
+    CurrConnections,
+    TotalConnections,
+    RejectedConnections,
+    BytesRead,
+    BytesWritten,
+    AuthCmds,
+    AuthErrors,
+    ConnYields,
+}
+
+impl StatCells {
+    fn cell(&self, counter: Counter) -> &AtomicU64 {
+        match counter {
+            Counter::CurrConnections => &self.curr_connections,
+            Counter::TotalConnections => &self.total_connections,
+            Counter::RejectedConnections => &self.rejected_connections,
+            Counter::BytesRead => &self.bytes_read,
+            Counter::BytesWritten => &self.bytes_written,
+            Counter::AuthCmds => &self.auth_cmds,
+            Counter::AuthErrors => &self.auth_errors,
+            Counter::ConnYields => &self.conn_yields,
+        }
+    }
+
+    /// Adds `n` (wrapping, so a gauge can go down by adding its negation). Only the owning worker
+    /// calls it, so a load and a store cannot lose a concurrent update.
+    #[inline]
+    pub(crate) fn add(&self, counter: Counter, n: u64) {
+        let cell = self.cell(counter);
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn snapshot(&self) -> ServerStats {
+        let get = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+        ServerStats {
+            curr_connections: get(&self.curr_connections),
+            total_connections: get(&self.total_connections),
+            rejected_connections: get(&self.rejected_connections),
+            bytes_read: get(&self.bytes_read),
+            bytes_written: get(&self.bytes_written),
+            auth_cmds: get(&self.auth_cmds),
+            auth_errors: get(&self.auth_errors),
+            conn_yields: get(&self.conn_yields),
+        }
+    }
+}
+
+impl WorkerGroup {
+    /// A group of `workers` workers (at least one).
+    pub fn new(workers: usize) -> Arc<WorkerGroup> {
+        Arc::new(WorkerGroup {
+            slots: (0..workers.max(1)).map(|_| StatCells::default()).collect(),
+            open: AtomicUsize::new(0),
+            baseline: Mutex::new(ServerStats::default()),
+        })
+    }
+
+    pub fn workers(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Connections open on all workers.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Every worker's counters summed, less what `stats reset` zeroed.
+    pub fn totals(&self) -> ServerStats {
+        let sum = self.raw_sum();
+        let base = *self.baseline.lock().unwrap_or_else(|p| p.into_inner());
+        sum.since(&base)
+    }
+
+    /// One worker's own counters (not reset by `stats reset`).
+    pub fn worker_stats(&self, worker: usize) -> ServerStats {
+        self.slots[worker].snapshot()
+    }
+
+    fn raw_sum(&self) -> ServerStats {
+        self.slots.iter().fold(ServerStats::default(), |sum, slot| {
+            sum.plus(&slot.snapshot())
+        })
+    }
+
+    /// `stats reset`: the counters read zero from now on; gauges stay.
+    pub(crate) fn reset(&self) {
+        let sum = self.raw_sum();
+        *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) = sum;
+    }
+
+    pub(crate) fn cells(&self, worker: usize) -> &StatCells {
+        &self.slots[worker]
+    }
+
+    /// Counts a new connection unless `max` are open already.
+    pub(crate) fn try_open(&self, max: usize) -> bool {
+        self.open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .is_ok()
+    }
+
+    pub(crate) fn close(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
