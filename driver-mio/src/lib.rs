@@ -9,22 +9,6 @@ mod conn;
 mod driver;
 mod shutdown;
 
-use std::time::Duration;
-
-use keel_core::Timestamp;
-
 pub use driver::MioDriver;
+pub use keel_driver_common::{Clock, DriverOptions, Inbox, Spreader};
 pub use shutdown::ShutdownHandle;
-
-/// A source of the time handed to the core (milliseconds since the Unix epoch, monotonic).
-pub type Clock = Box<dyn FnMut() -> Timestamp + Send>;
-
-/// Waiting and lingering.
-pub struct DriverOptions {
-    /// Upper bound of one `Poll::poll` wait; `None` means the core's deadlines alone decide.
-    pub poll_timeout: Option<Duration>,
-    /// Time allowed after a shutdown request for delivering pending responses.
-    pub shutdown_grace: Duration,
-    /// Consulted once per turn.
-    pub clock: Clock,
-}

@@ -29,6 +29,13 @@ impl ShutdownHandle {
         }
     }
 
+    /// Wakes the driver without asking it to stop (a connection is waiting in its inbox).
+    pub(crate) fn wake(&self) {
+        if let Some(waker) = self.inner.waker.get() {
+            let _ = waker.wake();
+        }
+    }
+
     pub fn is_requested(&self) -> bool {
         self.inner.requested.load(Ordering::SeqCst)
     }

@@ -11,22 +11,6 @@ mod shutdown;
 mod sockets;
 mod timeout;
 
-use std::time::Duration;
-
-use keel_core::Timestamp;
-
 pub use driver::PollDriver;
+pub use keel_driver_common::{Clock, DriverOptions, Inbox, Spreader};
 pub use shutdown::ShutdownHandle;
-
-/// The driver's clock: milliseconds since the Unix epoch, never running backwards.
-pub type Clock = Box<dyn FnMut() -> Timestamp + Send>;
-
-/// How the driver waits and how long it lingers on shutdown.
-pub struct DriverOptions {
-    /// The longest single wait in `poll()`; `None` waits only for the core's deadlines.
-    pub poll_timeout: Option<Duration>,
-    /// After a shutdown request, how long pending output may still be flushed.
-    pub shutdown_grace: Duration,
-    /// Read once per turn; the core gets its time only from here.
-    pub clock: Clock,
-}

@@ -32,6 +32,13 @@ impl ShutdownHandle {
         }
     }
 
+    /// Wakes the driver without asking it to stop (a connection is waiting in its inbox).
+    pub(crate) fn wake(&self) {
+        if let Some((_, writer)) = self.shared.pipe.get() {
+            let _ = (&*writer).write(&[1]);
+        }
+    }
+
     pub fn is_requested(&self) -> bool {
         self.shared.requested.load(Ordering::SeqCst)
     }

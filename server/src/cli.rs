@@ -50,6 +50,12 @@ pub struct Options {
     /// SASL password file, lines of user:password (default: $MEMCACHED_SASL_PWDB)
     #[arg(long, value_name = "FILE", env = "MEMCACHED_SASL_PWDB")]
     pub sasl_pwdb: Option<std::path::PathBuf>,
+    /// Worker threads: event loops serving one shared cache (memcached's -t)
+    #[arg(short = 't', long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
+    /// Requests a connection may have answered in one go before it yields its turn (memcached's -R)
+    #[arg(short = 'R', long = "max-reqs-per-event", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub reqs_per_event: u32,
     /// Refuse FLUSH commands
     #[arg(short = 'F', long)]
     pub disable_flush: bool,

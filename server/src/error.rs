@@ -17,6 +17,8 @@ pub enum Error {
     Entropy(#[source] io::Error),
     #[error("event loop failed: {0}")]
     Driver(#[source] io::Error),
+    #[error("cannot start a worker's event loop: {0}")]
+    Worker(#[source] io::Error),
     #[error("cannot start the server thread: {0}")]
     Thread(#[source] io::Error),
     #[error("the server thread panicked")]

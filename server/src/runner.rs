@@ -1,90 +1,149 @@
-//! Building and running a server: the hash seed, the clock, the core, the chosen driver; `run` on
-//! the caller's thread, `spawn` on a thread of its own for in-process tests.
+//! Building and running a server: the hash seed, the clock, the cache, one worker per `-t` (each
+//! a driver loop around its own `keel_core::Server`, on its own thread), the listener on the first
+//! worker spreading connections over all of them; `run` on the caller's thread, `spawn` on a
+//! thread of its own for in-process tests.
 
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use keel_core::{Cache, Server, Timestamp};
-use keel_driver_mio::MioDriver;
-use keel_driver_poll::PollDriver;
+use keel_core::{Cache, Config, Server, Service, SharedCache, Timestamp, WorkerGroup};
+use keel_driver_common::{DriverOptions, Inbox, Spreader};
 
-use crate::cli::{DriverKind, Options};
+use crate::cli::Options;
 use crate::clock::WallClock;
 use crate::entropy::hash_seed;
 use crate::error::Error;
 use crate::limits;
+use crate::worker::{Worker, WorkerHandle};
 
 /// How long shutdown keeps flushing pending output before dropping what is left.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
-/// Stops a running server gracefully, whichever driver runs it. `trigger` is async-signal-safe.
+/// Stops a running server gracefully: every worker. `trigger` is async-signal-safe (a store and a
+/// write per worker; the list is fixed before any signal handler can see it).
 #[derive(Clone, Debug)]
-pub enum ShutdownHandle {
-    Mio(keel_driver_mio::ShutdownHandle),
-    Poll(keel_driver_poll::ShutdownHandle),
+pub struct ShutdownHandle {
+    workers: Arc<[WorkerHandle]>,
 }
 
 impl ShutdownHandle {
     pub fn trigger(&self) {
-        match self {
-            ShutdownHandle::Mio(handle) => handle.trigger(),
-            ShutdownHandle::Poll(handle) => handle.trigger(),
+        for worker in self.workers.iter() {
+            worker.trigger();
         }
     }
 }
 
-/// Each driver has its own `DriverOptions` type; their fields are the same.
-macro_rules! driver_options {
-    ($krate:ident, $poll_timeout:expr, $clock:expr) => {
-        $krate::DriverOptions {
-            poll_timeout: $poll_timeout,
-            shutdown_grace: SHUTDOWN_GRACE,
-            clock: $clock,
-        }
-    };
-}
-
-enum Driver {
-    Mio(MioDriver<Cache>),
-    Poll(PollDriver<Cache>),
-}
-
-/// Serves on the calling thread until a shutdown is triggered and completes. Once the listener is
-/// bound, `ready` is called with its address and a handle that stops the server.
+/// Serves on the calling thread (worker 0; the others get threads of their own) until a shutdown
+/// is triggered and every worker has finished. Once the listener is bound, `ready` is called with
+/// its address and a handle that stops the server.
 pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) -> Result<(), Error> {
     let addr = options.listen_addr()?;
     let mut config = options.core_config();
     config.sasl = options.sasl_credentials()?;
     let seed = hash_seed().map_err(Error::Entropy)?;
     limits::ensure_nofile(u64::from(options.conn_limit) + limits::HEADROOM);
+    let cache = options.cache_config(seed);
+    let threads = usize::from(options.threads);
+    if threads == 1 {
+        // One loop alone: the plain cache, with no locking at all.
+        return serve(options, addr, config, vec![Cache::new(cache)], ready);
+    }
+    let shards = SharedCache::shards_for(threads, cache.memory_limit);
+    let shared = SharedCache::new(cache, shards);
+    tracing::debug!(threads, shards, "shared cache");
+    let services = (0..threads).map(|_| shared.clone()).collect();
+    serve(options, addr, config, services, ready)
+}
+
+/// Runs one worker per service over one listener; returns once all have stopped, with the first
+/// error any of them met (which also stops the others).
+fn serve<S: Service + Send + 'static>(
+    options: &Options,
+    addr: SocketAddr,
+    config: Config,
+    services: Vec<S>,
+    ready: impl FnOnce(SocketAddr, ShutdownHandle),
+) -> Result<(), Error> {
     let clock = WallClock::start();
-    let server = Server::new(config, Cache::new(options.cache_config(seed)), clock.now());
-    let poll_timeout = options.poll_timeout();
-    let clock: Box<dyn FnMut() -> Timestamp + Send> = Box::new(move || clock.now());
-    let mut driver = match options.driver {
-        DriverKind::Mio => {
-            let options = driver_options!(keel_driver_mio, poll_timeout, clock);
-            Driver::Mio(MioDriver::new(server, options))
+    let group = WorkerGroup::new(services.len());
+    let mut workers: Vec<Worker<S>> = services
+        .into_iter()
+        .enumerate()
+        .map(|(i, service)| {
+            let server = Server::in_group(config.clone(), service, clock.now(), group.clone(), i);
+            let driver_options = DriverOptions {
+                poll_timeout: options.poll_timeout(),
+                shutdown_grace: SHUTDOWN_GRACE,
+                clock: Box::new(move || -> Timestamp { clock.now() }),
+            };
+            Worker::new(options.driver, server, driver_options)
+        })
+        .collect();
+    let bound = workers[0]
+        .bind(addr)
+        .map_err(|source| Error::Bind { addr, source })?;
+    if workers.len() > 1 {
+        let inboxes: Vec<Arc<Inbox>> = workers.iter().map(|_| Inbox::new()).collect();
+        for (worker, inbox) in workers.iter_mut().zip(&inboxes).skip(1) {
+            worker
+                .bind_worker(Arc::clone(inbox))
+                .map_err(Error::Worker)?;
         }
-        DriverKind::Poll => {
-            let options = driver_options!(keel_driver_poll, poll_timeout, clock);
-            Driver::Poll(PollDriver::new(server, options))
+        workers[0].spread_to(Spreader::new(inboxes, 0));
+    }
+    let handle = ShutdownHandle {
+        workers: workers.iter().map(Worker::handle).collect(),
+    };
+    tracing::debug!(%bound, driver = %options.driver, workers = workers.len(), "listening");
+    let mut rest = workers.split_off(1);
+    let mut first = workers.pop().ok_or(Error::Panicked)?;
+    let mut threads = Vec::with_capacity(rest.len());
+    for (i, mut worker) in rest.drain(..).enumerate() {
+        let stop = handle.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("keel-worker-{}", i + 1))
+            .spawn(move || {
+                let result = worker.run();
+                if result.is_err() {
+                    stop.trigger();
+                }
+                result
+            });
+        match spawned {
+            Ok(thread) => threads.push(thread),
+            Err(e) => {
+                handle.trigger();
+                // The failed spawn is the error to report; the started workers only stop.
+                let _ = join_all(threads);
+                return Err(Error::Thread(e));
+            }
         }
-    };
-    let (bound, handle) = match &mut driver {
-        Driver::Mio(d) => (d.bind(addr), ShutdownHandle::Mio(d.shutdown_handle())),
-        Driver::Poll(d) => (d.bind(addr), ShutdownHandle::Poll(d.shutdown_handle())),
-    };
-    let bound = bound.map_err(|source| Error::Bind { addr, source })?;
-    tracing::debug!(%bound, driver = %options.driver, "listening");
-    ready(bound, handle);
-    let result = match &mut driver {
-        Driver::Mio(d) => d.run(),
-        Driver::Poll(d) => d.run(),
-    };
-    result.map_err(Error::Driver)
+    }
+    ready(bound, handle.clone());
+    let result = first.run().map_err(Error::Driver);
+    if result.is_err() {
+        handle.trigger();
+    }
+    let others = join_all(threads);
+    result.and(others)
+}
+
+/// Waits for every worker thread; the first failure, if any.
+fn join_all(threads: Vec<JoinHandle<std::io::Result<()>>>) -> Result<(), Error> {
+    let mut outcome = Ok(());
+    for thread in threads {
+        let result = match thread.join() {
+            Ok(result) => result.map_err(Error::Driver),
+            Err(_) => Err(Error::Panicked),
+        };
+        if outcome.is_ok() {
+            outcome = result;
+        }
+    }
+    outcome
 }
 
 /// A server on its own thread, from `spawn`.
@@ -138,6 +197,7 @@ mod tests {
     use std::net::TcpStream;
 
     use super::*;
+    use crate::DriverKind;
 
     #[test]
     fn spawned_servers_answer_and_stop() {
@@ -162,6 +222,50 @@ mod tests {
                 0,
                 "{driver}: closed on shutdown"
             );
+        }
+    }
+
+    #[test]
+    fn workers_share_one_cache_and_spread_connections() {
+        for driver in [DriverKind::Mio, DriverKind::Poll] {
+            let running = spawn(Options {
+                port: 0,
+                driver,
+                threads: 4,
+                ..Options::default()
+            })
+            .unwrap();
+            let mut clients: Vec<TcpStream> = (0..8)
+                .map(|_| TcpStream::connect(running.addr()).unwrap())
+                .collect();
+            let mut reply = [0u8; 64];
+            clients[0].write_all(b"set k 0 0 2\r\nhi\r\n").unwrap();
+            let n = clients[0].read(&mut reply).unwrap();
+            assert_eq!(&reply[..n], b"STORED\r\n", "{driver}");
+            for client in &mut clients[1..] {
+                client.write_all(b"get k\r\n").unwrap();
+                let mut got = Vec::new();
+                while !got.ends_with(b"END\r\n") {
+                    let n = client.read(&mut reply).unwrap();
+                    assert!(n > 0, "{driver}: closed");
+                    got.extend_from_slice(&reply[..n]);
+                }
+                assert_eq!(got, b"VALUE k 0 2\r\nhi\r\nEND\r\n", "{driver}");
+            }
+            clients[0].write_all(b"stats\r\n").unwrap();
+            let mut got = Vec::new();
+            while !got.ends_with(b"END\r\n") {
+                let n = clients[0].read(&mut reply).unwrap();
+                got.extend_from_slice(&reply[..n]);
+            }
+            let text = String::from_utf8(got).unwrap();
+            assert!(text.contains("STAT threads 4\r\n"), "{driver}: {text}");
+            assert!(
+                text.contains("STAT curr_connections 8\r\n"),
+                "{driver}: {text}"
+            );
+            assert!(text.contains("STAT cmd_get 7\r\n"), "{driver}: {text}");
+            running.stop().unwrap();
         }
     }
 

@@ -44,6 +44,7 @@ impl Options {
                 ProtocolKind::Binary => ProtocolMode::Binary,
                 ProtocolKind::Ascii => ProtocolMode::Ascii,
             },
+            reqs_per_event: Some(self.reqs_per_event as usize),
             ..Config::default()
         }
     }

@@ -4,6 +4,7 @@
 use std::io::{ErrorKind, Read, Write};
 
 use keel_core::{ConnId, Output, Service};
+use keel_driver_common::{ACCEPT_BACKOFF_MS, out_of_descriptors};
 use mio::net::TcpStream;
 use mio::{Interest, Poll, Token};
 
@@ -15,8 +16,6 @@ const ACCEPT_BATCH: usize = 256;
 /// Per connection per turn: at most this many reads and this many bytes.
 const READ_CALLS: usize = 16;
 const READ_BYTES: usize = 256 << 10;
-/// Accepting is paused this long when descriptors run out (unless one is freed sooner).
-const EMFILE_BACKOFF_MS: u64 = 100;
 
 impl<S: Service> MioDriver<S> {
     pub(super) fn accept_batch(&mut self, poll: &mut Poll) {
@@ -28,7 +27,13 @@ impl<S: Service> MioDriver<S> {
             accepted += 1;
             let err = match listener.accept() {
                 Ok((stream, peer)) => {
-                    self.register(stream, peer, poll);
+                    let mine = match &mut self.spreader {
+                        Some(spreader) => spreader.route(stream, peer),
+                        None => Some(stream),
+                    };
+                    if let Some(stream) = mine {
+                        self.register(stream, peer, poll);
+                    }
                     continue;
                 }
                 Err(err) => err,
@@ -36,19 +41,31 @@ impl<S: Service> MioDriver<S> {
             match err.kind() {
                 ErrorKind::WouldBlock => self.listener_ready = false,
                 ErrorKind::Interrupted | ErrorKind::ConnectionAborted => continue,
-                _ if matches!(
-                    err.raw_os_error(),
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                ) =>
-                {
-                    tracing::warn!("accept: {err}; no new connections for {EMFILE_BACKOFF_MS} ms");
+                _ if out_of_descriptors(&err) => {
+                    tracing::warn!("accept: {err}; no new connections for {ACCEPT_BACKOFF_MS} ms");
                     self.accept_paused_until =
-                        Some(self.now.saturating_add_millis(EMFILE_BACKOFF_MS));
+                        Some(self.now.saturating_add_millis(ACCEPT_BACKOFF_MS));
                 }
                 _ => tracing::warn!("accept: {err}"),
             }
             return;
         }
+    }
+
+    /// Registers the connections another worker handed over.
+    pub(super) fn take_inbox(&mut self, poll: &mut Poll) {
+        let Some(inbox) = &self.inbox else {
+            return;
+        };
+        inbox.take(&mut self.incoming);
+        let mut incoming = std::mem::take(&mut self.incoming);
+        for (stream, peer) in incoming.drain(..) {
+            match stream.set_nonblocking(true) {
+                Ok(()) => self.register(TcpStream::from_std(stream), peer, poll),
+                Err(err) => tracing::debug!(%peer, "dropping handed-over socket: {err}"),
+            }
+        }
+        self.incoming = incoming;
     }
 
     /// Hands a new socket to the core and the poll; a socket the core refuses is closed at once.

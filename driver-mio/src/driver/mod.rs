@@ -8,13 +8,15 @@ use std::io as stdio;
 use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use keel_core::{ConnId, Server, Service, Timestamp, earliest};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::DriverOptions;
+use keel_driver_common::{DriverOptions, Inbox, Spreader};
+
 use crate::conn::ConnTable;
 use crate::shutdown::ShutdownHandle;
 
@@ -30,6 +32,9 @@ const BACKLOG: libc::c_int = 1024;
 ///
 /// Two-phase start: `new` allocates memory only; `bind` creates the `Poll`, the listener and the
 /// shutdown waker; `run` returns once a requested shutdown has completed.
+///
+/// With several workers (`-t N`), one driver binds the listener and `spread_to`s the others, which
+/// `bind_worker` to an inbox instead of a listener: each runs its own loop on its own thread.
 pub struct MioDriver<S> {
     poll: Option<Poll>,
     events: Events,
@@ -50,6 +55,12 @@ pub struct MioDriver<S> {
     accept_paused_until: Option<Timestamp>,
     /// When shutdown began: the end of the grace period.
     shutdown_deadline: Option<Timestamp>,
+    /// Where new connections go when several workers share the listener's connections.
+    spreader: Option<Spreader>,
+    /// Connections other workers accepted for this one.
+    inbox: Option<Arc<Inbox>>,
+    /// The inbox's connections, moved out under its lock and registered after.
+    incoming: Vec<(std::net::TcpStream, SocketAddr)>,
 }
 
 impl<S: Service> MioDriver<S> {
@@ -70,6 +81,9 @@ impl<S: Service> MioDriver<S> {
             now: Timestamp::ZERO,
             accept_paused_until: None,
             shutdown_deadline: None,
+            spreader: None,
+            inbox: None,
+            incoming: Vec::new(),
         }
     }
 
@@ -105,6 +119,24 @@ impl<S: Service> MioDriver<S> {
         Ok(local)
     }
 
+    /// After `bind`: new connections are spread round robin over the workers `spreader` names,
+    /// this one included.
+    pub fn spread_to(&mut self, spreader: Spreader) {
+        self.spreader = Some(spreader);
+    }
+
+    /// A worker without a listener: creates the `Poll` and the waker, and serves the connections
+    /// another worker's `Spreader` pushes on `inbox`.
+    pub fn bind_worker(&mut self, inbox: Arc<Inbox>) -> stdio::Result<()> {
+        let poll = Poll::new()?;
+        self.shutdown.attach(Waker::new(poll.registry(), WAKER)?);
+        let shutdown = self.shutdown.clone();
+        inbox.set_wake(Box::new(move || shutdown.wake()));
+        self.poll = Some(poll);
+        self.inbox = Some(inbox);
+        Ok(())
+    }
+
     /// Runs until shutdown completes: every connection closed, or the grace period over.
     pub fn run(&mut self) -> stdio::Result<()> {
         let Some(mut poll) = self.poll.take() else {
@@ -124,7 +156,8 @@ impl<S: Service> MioDriver<S> {
     fn run_with(&mut self, poll: &mut Poll) -> stdio::Result<()> {
         self.now = (self.options.clock)();
         while !self.done(poll) {
-            let timeout = if self.ready.is_empty() && !self.can_accept() {
+            let busy = !self.ready.is_empty() || self.can_accept() || self.server.has_yielded();
+            let timeout = if !busy {
                 self.wait()
             } else {
                 Some(Duration::ZERO)
@@ -136,11 +169,17 @@ impl<S: Service> MioDriver<S> {
                 Err(e) if e.kind() == stdio::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            self.record_events();
+            if self.record_events() {
+                self.take_inbox(poll);
+            }
             if self.can_accept() {
                 self.accept_batch(poll);
             }
             self.serve_ready(poll);
+            if self.server.has_yielded() {
+                self.server.resume_yielded(self.now);
+                self.drain_outputs(poll);
+            }
             if let Some(deadline) = self.server.poll_timeout().filter(|&d| d <= self.now) {
                 tracing::trace!(%deadline, "timeouts due");
                 self.server.handle_timeout(self.now);
@@ -191,12 +230,14 @@ impl<S: Service> MioDriver<S> {
         earliest(nearest, self.options.poll_timeout)
     }
 
-    /// Remembers the readiness each event reports and queues the connections concerned.
-    fn record_events(&mut self) {
+    /// Remembers the readiness each event reports and queues the connections concerned; true when
+    /// the waker fired (a shutdown request or a connection in the inbox).
+    fn record_events(&mut self) -> bool {
+        let mut woken = false;
         for event in self.events.iter() {
             match event.token() {
                 LISTENER => self.listener_ready = true,
-                WAKER => {}
+                WAKER => woken = true,
                 Token(index) => {
                     let Some(conn) = self.conns.by_token(index) else {
                         continue;
@@ -212,6 +253,7 @@ impl<S: Service> MioDriver<S> {
                 }
             }
         }
+        woken
     }
 
     /// Serves every connection on the ready list once; those still ready go on the next list.

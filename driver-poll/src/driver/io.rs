@@ -5,6 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use keel_core::{ConnId, Output, Service};
+use keel_driver_common::{ACCEPT_BACKOFF_MS, out_of_descriptors};
 
 use super::PollDriver;
 
@@ -12,8 +13,6 @@ use super::PollDriver;
 const ACCEPT_BATCH: usize = 256;
 /// Reads per connection per turn at most; poll() is level-triggered, so the rest waits a turn.
 const READS_PER_TURN: usize = 4;
-/// How long accepting pauses when the process or system is out of descriptors.
-const ACCEPT_PAUSE_MS: u64 = 100;
 
 impl<S: Service> PollDriver<S> {
     pub(super) fn accept_batch(&mut self) {
@@ -22,7 +21,15 @@ impl<S: Service> PollDriver<S> {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer),
+                Ok((stream, peer)) => {
+                    let mine = match &mut self.spreader {
+                        Some(spreader) => spreader.route(stream, peer),
+                        None => Some(stream),
+                    };
+                    if let Some(stream) = mine {
+                        self.admit(stream, peer);
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e)
                     if matches!(
@@ -30,9 +37,9 @@ impl<S: Service> PollDriver<S> {
                         ErrorKind::Interrupted | ErrorKind::ConnectionAborted
                     ) => {}
                 Err(e) if out_of_descriptors(&e) => {
-                    tracing::warn!("accept: {e}; pausing accepts for {ACCEPT_PAUSE_MS} ms");
+                    tracing::warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF_MS} ms");
                     self.accept_paused_until =
-                        Some(self.now.saturating_add_millis(ACCEPT_PAUSE_MS));
+                        Some(self.now.saturating_add_millis(ACCEPT_BACKOFF_MS));
                     return;
                 }
                 Err(e) => {
@@ -41,6 +48,19 @@ impl<S: Service> PollDriver<S> {
                 }
             }
         }
+    }
+
+    /// Registers the connections another worker handed over.
+    pub(super) fn take_inbox(&mut self) {
+        let Some(inbox) = &self.inbox else {
+            return;
+        };
+        inbox.take(&mut self.incoming);
+        let mut incoming = std::mem::take(&mut self.incoming);
+        for (stream, peer) in incoming.drain(..) {
+            self.admit(stream, peer);
+        }
+        self.incoming = incoming;
     }
 
     /// Registers an accepted socket with the core, or closes it at once when the core refuses.
@@ -122,12 +142,4 @@ impl<S: Service> PollDriver<S> {
             }
         }
     }
-}
-
-/// EMFILE/ENFILE (and kernel memory shortage): accepting again at once would fail the same way.
-fn out_of_descriptors(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }

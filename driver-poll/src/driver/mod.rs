@@ -7,13 +7,15 @@ mod io;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::Duration;
 use std::{io as stdio, mem};
 
 use keel_core::{ConnId, Server, Service, Timestamp, earliest};
 use libc::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, c_short};
 
-use crate::DriverOptions;
+use keel_driver_common::{DriverOptions, Inbox, Spreader};
+
 use crate::shutdown::ShutdownHandle;
 use crate::sockets::Sockets;
 use crate::timeout::poll_timeout_ms;
@@ -27,6 +29,9 @@ const BACKLOG: libc::c_int = 1024;
 ///
 /// Two-phase start: `new` allocates memory only; `bind` opens the listener and the wake-up pipe;
 /// `run` loops until a shutdown requested through `shutdown_handle()` has completed.
+///
+/// With several workers (`-t N`), one driver binds the listener and `spread_to`s the others, which
+/// `bind_worker` to an inbox instead of a listener: each runs its own loop on its own thread.
 pub struct PollDriver<S> {
     server: Server<S>,
     options: DriverOptions,
@@ -44,6 +49,12 @@ pub struct PollDriver<S> {
     accept_paused_until: Option<Timestamp>,
     /// Set once shutdown began: connections still open then are dropped.
     shutdown_deadline: Option<Timestamp>,
+    /// Where new connections go when several workers share the listener's connections.
+    spreader: Option<Spreader>,
+    /// Connections other workers accepted for this one.
+    inbox: Option<Arc<Inbox>>,
+    /// The inbox's connections, moved out under its lock and registered after.
+    incoming: Vec<(std::net::TcpStream, SocketAddr)>,
 }
 
 impl<S: Service> PollDriver<S> {
@@ -61,7 +72,26 @@ impl<S: Service> PollDriver<S> {
             now: Timestamp::ZERO,
             accept_paused_until: None,
             shutdown_deadline: None,
+            spreader: None,
+            inbox: None,
+            incoming: Vec::new(),
         }
+    }
+
+    /// After `bind`: new connections are spread round robin over the workers `spreader` names,
+    /// this one included.
+    pub fn spread_to(&mut self, spreader: Spreader) {
+        self.spreader = Some(spreader);
+    }
+
+    /// A worker without a listener: opens the wake-up pipe and serves the connections another
+    /// worker's `Spreader` pushes on `inbox`.
+    pub fn bind_worker(&mut self, inbox: Arc<Inbox>) -> stdio::Result<()> {
+        self.shutdown.open()?;
+        let shutdown = self.shutdown.clone();
+        inbox.set_wake(Box::new(move || shutdown.wake()));
+        self.inbox = Some(inbox);
+        Ok(())
     }
 
     /// Opens the nonblocking listener and the wake-up pipe; returns the address actually bound.
@@ -107,7 +137,11 @@ impl<S: Service> PollDriver<S> {
                 }
             }
             let listening = self.build_pollfds(wake_fd);
-            let timeout = poll_timeout_ms(self.wait());
+            let timeout = if self.server.has_yielded() {
+                0
+            } else {
+                poll_timeout_ms(self.wait())
+            };
             let polled = poll(&mut self.fds, timeout);
             self.now = (self.options.clock)();
             if let Err(e) = polled {
@@ -117,6 +151,10 @@ impl<S: Service> PollDriver<S> {
                 return Err(e);
             }
             self.dispatch(listening);
+            if self.server.has_yielded() {
+                self.server.resume_yielded(self.now);
+                self.drain_outputs();
+            }
             if self.server.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.server.handle_timeout(self.now);
                 self.drain_outputs();
@@ -182,6 +220,7 @@ impl<S: Service> PollDriver<S> {
     fn dispatch(&mut self, listening: bool) {
         if self.fds[0].revents != 0 {
             self.shutdown.drain();
+            self.take_inbox();
         }
         if listening && self.fds[1].revents != 0 {
             self.accept_batch();

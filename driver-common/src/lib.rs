@@ -1,0 +1,32 @@
+//! keel-driver-common: what every keel driver needs the same way, kept once.
+//!
+//! - `DriverOptions` and `Clock`: how a driver waits, lingers on shutdown and reads the time;
+//! - `handoff`: spreading accepted connections over several worker loops (`-t N`): the loop that
+//!   owns the listener routes each new socket round robin, and a worker's `Inbox` receives it;
+//! - `accept`: which `accept()` failures mean "out of descriptors" and how long to back off.
+//!
+//! Dependency direction: drivers -> keel-driver-common -> keel-core.
+
+mod accept;
+mod handoff;
+
+use std::time::Duration;
+
+use keel_core::Timestamp;
+
+pub use accept::{ACCEPT_BACKOFF_MS, out_of_descriptors};
+pub use handoff::{Inbox, Spreader};
+
+/// A source of the time handed to the core (milliseconds since the Unix epoch, never running
+/// backwards); read once per loop turn.
+pub type Clock = Box<dyn FnMut() -> Timestamp + Send>;
+
+/// How a driver waits and how long it lingers on shutdown.
+pub struct DriverOptions {
+    /// The longest single wait for readiness; `None` leaves it to the core's deadlines alone.
+    pub poll_timeout: Option<Duration>,
+    /// After a shutdown request, how long pending output may still be delivered.
+    pub shutdown_grace: Duration,
+    /// Read once per turn; the core gets its time only from here.
+    pub clock: Clock,
+}

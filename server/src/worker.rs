@@ -1,0 +1,79 @@
+//! One worker: a driver of the chosen kind around its own `keel_core::Server`, and the handle that
+//! stops it. The two drivers have the same shape; this is the one place that tells them apart.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use keel_core::{Server, Service};
+use keel_driver_common::{DriverOptions, Inbox, Spreader};
+use keel_driver_mio::MioDriver;
+use keel_driver_poll::PollDriver;
+
+use crate::cli::DriverKind;
+
+pub(crate) enum Worker<S> {
+    Mio(MioDriver<S>),
+    Poll(PollDriver<S>),
+}
+
+/// Stops one worker; `trigger` is async-signal-safe.
+#[derive(Clone, Debug)]
+pub(crate) enum WorkerHandle {
+    Mio(keel_driver_mio::ShutdownHandle),
+    Poll(keel_driver_poll::ShutdownHandle),
+}
+
+impl WorkerHandle {
+    pub(crate) fn trigger(&self) {
+        match self {
+            WorkerHandle::Mio(handle) => handle.trigger(),
+            WorkerHandle::Poll(handle) => handle.trigger(),
+        }
+    }
+}
+
+impl<S: Service> Worker<S> {
+    pub(crate) fn new(kind: DriverKind, server: Server<S>, options: DriverOptions) -> Worker<S> {
+        match kind {
+            DriverKind::Mio => Worker::Mio(MioDriver::new(server, options)),
+            DriverKind::Poll => Worker::Poll(PollDriver::new(server, options)),
+        }
+    }
+
+    /// Opens the listener; the address bound.
+    pub(crate) fn bind(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        match self {
+            Worker::Mio(d) => d.bind(addr),
+            Worker::Poll(d) => d.bind(addr),
+        }
+    }
+
+    pub(crate) fn spread_to(&mut self, spreader: Spreader) {
+        match self {
+            Worker::Mio(d) => d.spread_to(spreader),
+            Worker::Poll(d) => d.spread_to(spreader),
+        }
+    }
+
+    pub(crate) fn bind_worker(&mut self, inbox: Arc<Inbox>) -> io::Result<()> {
+        match self {
+            Worker::Mio(d) => d.bind_worker(inbox),
+            Worker::Poll(d) => d.bind_worker(inbox),
+        }
+    }
+
+    pub(crate) fn handle(&self) -> WorkerHandle {
+        match self {
+            Worker::Mio(d) => WorkerHandle::Mio(d.shutdown_handle()),
+            Worker::Poll(d) => WorkerHandle::Poll(d.shutdown_handle()),
+        }
+    }
+
+    pub(crate) fn run(&mut self) -> io::Result<()> {
+        match self {
+            Worker::Mio(d) => d.run(),
+            Worker::Poll(d) => d.run(),
+        }
+    }
+}
