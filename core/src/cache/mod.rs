@@ -75,7 +75,8 @@ impl Cache {
         cas_first: u64,
         cas_step: u64,
     ) -> Cache {
-        let store = Store::with_shared_budget(config.store_config(), budget);
+        let page_size = Store::shared_page_size(cas_step as usize);
+        let store = Store::with_shared_budget(config.store_config(), budget, page_size);
         Cache::over(store, config, cas_first, cas_step)
     }
 

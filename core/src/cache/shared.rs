@@ -39,9 +39,10 @@ use crate::time::Timestamp;
 
 /// Keeps the router's hash apart from the shards' index hash.
 const ROUTER_SEED_MIX: u64 = 0x9e37_79b9_7f4a_7c15;
-/// The fewest slab pages a shard should have to itself at the configured memory limit: a shard
-/// needs a page per size class it stores, so many small shards would evict early.
-const MIN_PAGES_PER_SHARD: usize = 8;
+/// The fewest bytes of the memory limit a shard should have to itself: a shard needs a page per
+/// size class it stores (its pages shrink with the shard count, down to 64 KiB), so a shard with
+/// a sliver of the limit would evict early.
+const MIN_BYTES_PER_SHARD: usize = 4 << 20;
 /// Shards per worker: enough that two workers rarely want the same shard at once.
 const SHARDS_PER_WORKER: usize = 4;
 const MAX_SHARDS: usize = 1024;
@@ -111,7 +112,7 @@ impl SharedCache {
     /// How many shards suit `workers` workers over `memory_limit` bytes: a few per worker, but
     /// not so many that a shard has fewer than a handful of pages to itself.
     pub fn shards_for(workers: usize, memory_limit: usize) -> usize {
-        let by_memory = (memory_limit / (MIN_PAGES_PER_SHARD << 20)).max(1);
+        let by_memory = (memory_limit / MIN_BYTES_PER_SHARD).max(1);
         let wanted = workers.saturating_mul(SHARDS_PER_WORKER).max(1);
         let count = wanted.min(by_memory).clamp(1, MAX_SHARDS);
         // The largest power of two not above `count`, so memory per shard never drops below the

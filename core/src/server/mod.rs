@@ -259,8 +259,10 @@ impl<S: Service> Server<S> {
     }
 
     /// Gives every connection that yielded its next turn (up to `reqs_per_event` more requests
-    /// each, in the order they yielded). Call once per loop turn, after the ready connections.
-    pub fn resume_yielded(&mut self, now: Timestamp) {
+    /// each, in the order they yielded), and tells `resumed` each one served, so that an
+    /// edge-triggered driver can go back to reading it. Call once per loop turn, after the ready
+    /// connections.
+    pub fn resume_yielded(&mut self, now: Timestamp, mut resumed: impl FnMut(ConnId)) {
         let now = self.clock.advance(now);
         for _ in 0..self.yielded.len() {
             let Some(id) = self.yielded.pop_front() else {
@@ -271,6 +273,7 @@ impl<S: Service> Server<S> {
                 _ => continue,
             }
             self.run_input(id, now, &[]);
+            resumed(id);
         }
     }
 

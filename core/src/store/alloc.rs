@@ -17,7 +17,7 @@
 
 use super::item::{self, Liveness};
 use super::loc::Loc;
-use super::slab::{self, PAGE_SIZE, Slabs};
+use super::slab::{self, Slabs};
 use super::{Store, StoreError};
 
 impl Store {
@@ -30,7 +30,8 @@ impl Store {
     pub(super) fn could_ever_hold(&self, len: usize, class: Option<u8>) -> bool {
         match class {
             Some(class) => {
-                self.mem.budget.limit() >= PAGE_SIZE || self.mem.slabs.class_pages(class) > 0
+                self.mem.budget.limit() >= self.mem.slabs.page_size()
+                    || self.mem.slabs.class_pages(class) > 0
             }
             None => len <= self.mem.budget.limit() && self.mem.large.has_room(),
         }
@@ -38,6 +39,7 @@ impl Store {
 
     /// A chunk of `class`, free and out of the index, ready to be written.
     pub(super) fn alloc_chunk(&mut self, class: u8, live: Liveness) -> Result<u32, StoreError> {
+        let page_size = self.mem.slabs.page_size();
         loop {
             if let Some(raw) = self.mem.slabs.pop_free(class) {
                 return Ok(raw);
@@ -58,7 +60,7 @@ impl Store {
             let large = self.mem.large.bytes();
             let large_first = self.mem.large.len() > 0
                 && self.mem.slabs.can_number_page()
-                && biggest.is_none_or(|(_, pages)| pages * PAGE_SIZE < large);
+                && biggest.is_none_or(|(_, pages)| pages * page_size < large);
             if large_first && self.evict_large(live) {
                 continue;
             }
@@ -96,6 +98,7 @@ impl Store {
     /// Returns the bytes given back.
     pub fn release_memory(&mut self, want: usize, now: u32) -> usize {
         let live = self.liveness(now);
+        let page_size = self.mem.slabs.page_size();
         let mut released = 0;
         while released < want {
             let before = self.mem.used();
@@ -104,7 +107,7 @@ impl Store {
                     .mem
                     .slabs
                     .biggest_class(None)
-                    .is_none_or(|(_, pages)| pages * PAGE_SIZE < self.mem.large.bytes());
+                    .is_none_or(|(_, pages)| pages * page_size < self.mem.large.bytes());
             if large_first && self.evict_large(live) {
             } else if let Some((victim, _)) = self.mem.slabs.biggest_class(None) {
                 let page = self.take_page(victim, live);
@@ -124,7 +127,7 @@ impl Store {
         let need = match slab::class_for(len) {
             Some(class) if self.mem.slabs.has_free(class) => return 0,
             Some(class) if self.mem.slabs.class_pages(class) > 0 => return 0,
-            Some(_) => PAGE_SIZE,
+            Some(_) => self.mem.slabs.page_size(),
             None => len,
         };
         need.saturating_sub(self.mem.used() + self.headroom())

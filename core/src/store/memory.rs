@@ -8,7 +8,7 @@ use super::index::KeySource;
 use super::item;
 use super::large::Large;
 use super::loc::Loc;
-use super::slab::{PAGE_SIZE, Slabs};
+use super::slab::Slabs;
 
 pub(crate) struct Memory {
     pub(crate) slabs: Slabs,
@@ -17,9 +17,9 @@ pub(crate) struct Memory {
 }
 
 impl Memory {
-    pub(crate) fn new(budget: Budget) -> Memory {
+    pub(crate) fn new(budget: Budget, page_size: usize) -> Memory {
         Memory {
-            slabs: Slabs::new(),
+            slabs: Slabs::with_page_size(page_size),
             large: Large::new(),
             budget,
         }
@@ -27,7 +27,7 @@ impl Memory {
 
     /// What counts against the memory limit: whole pages plus large items' boxes.
     pub(crate) fn used(&self) -> usize {
-        self.slabs.pages_in_use() * PAGE_SIZE + self.large.bytes()
+        self.slabs.pages_in_use() * self.slabs.page_size() + self.large.bytes()
     }
 
     /// Bytes that may still be taken without evicting.
@@ -37,7 +37,8 @@ impl Memory {
 
     /// A new page for `class` if the budget has room for one (and a page number is free).
     pub(crate) fn try_add_page(&mut self, class: u8) -> bool {
-        if !self.slabs.can_number_page() || !self.budget.try_reserve(PAGE_SIZE, self.used()) {
+        let page = self.slabs.page_size();
+        if !self.slabs.can_number_page() || !self.budget.try_reserve(page, self.used()) {
             return false;
         }
         self.slabs.add_page(class);
@@ -47,7 +48,7 @@ impl Memory {
     /// Drops a detached page and returns its memory to the budget.
     pub(crate) fn release_page(&mut self, page: u16) {
         self.slabs.release_page(page);
-        self.budget.release(PAGE_SIZE);
+        self.budget.release(self.slabs.page_size());
     }
 
     /// Reserves a large item's box; on success the caller stores it with `insert_large`.

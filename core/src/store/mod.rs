@@ -191,22 +191,30 @@ impl fmt::Debug for Store {
 impl Store {
     /// Allocates only a small index; pages come as items arrive.
     pub fn new(config: StoreConfig) -> Store {
-        Store::with_budget(config, config.own_budget())
+        Store::with_budget(config, config.own_budget(), slab::PAGE_SIZE)
     }
 
-    /// A store drawing its memory from `budget`, shared with other stores; `memory_limit` in the
-    /// config is ignored in favour of the budget's.
+    /// A store drawing its memory from `budget`, shared with other stores, in slab pages of
+    /// `page_size` bytes (a power of two from 64 KiB to 1 MiB: with many stores, smaller pages
+    /// strand less memory in classes' half-used pages); `memory_limit` in the config is ignored
+    /// in favour of the budget's.
     pub fn with_shared_budget(
         config: StoreConfig,
         budget: crate::sync::Arc<SharedBudget>,
+        page_size: usize,
     ) -> Store {
-        Store::with_budget(config, Budget::Shared(budget))
+        Store::with_budget(config, Budget::Shared(budget), page_size)
     }
 
-    fn with_budget(config: StoreConfig, budget: Budget) -> Store {
+    /// The page size `with_shared_budget` should use for one of `stores` stores.
+    pub fn shared_page_size(stores: usize) -> usize {
+        (slab::PAGE_SIZE / stores.max(1).next_power_of_two()).max(slab::MIN_PAGE_SIZE)
+    }
+
+    fn with_budget(config: StoreConfig, budget: Budget, page_size: usize) -> Store {
         Store {
             index: Index::new(config.hash_seed),
-            mem: Memory::new(budget),
+            mem: Memory::new(budget, page_size),
             item_size_max: config.item_size_max,
             flush_threshold: None,
             curr_items: 0,

@@ -14,7 +14,12 @@
 use super::item;
 use super::loc::{EMPTY, Loc, MAX_CHUNKS_PER_PAGE, MAX_PAGES};
 
+/// The page size of a store of its own, and the largest any store uses. A shard of a shared cache
+/// uses smaller pages (`Slabs::with_page_size`): every class a shard stores in holds a page of its
+/// own, so many shards of big pages would strand memory in half-empty pages.
 pub(crate) const PAGE_SIZE: usize = 1 << 20;
+/// The smallest page: still four chunks of the largest class.
+pub(crate) const MIN_PAGE_SIZE: usize = 4 * MAX_CHUNK;
 /// 1 MiB / 32 = 2^15 chunks, the most a location can address.
 const MIN_CHUNK: usize = PAGE_SIZE / MAX_CHUNKS_PER_PAGE;
 /// Items whose stored bytes exceed this are large items.
@@ -103,6 +108,7 @@ pub(crate) struct Slabs {
     spare_numbers: Vec<u16>,
     classes: Vec<Class>,
     in_use: usize,
+    page_size: usize,
 }
 
 fn loc(page: u16, chunk: usize) -> u32 {
@@ -122,12 +128,23 @@ fn split(raw: u32) -> (u16, usize) {
 }
 
 impl Slabs {
+    #[cfg(test)]
     pub(crate) fn new() -> Slabs {
+        Slabs::with_page_size(PAGE_SIZE)
+    }
+
+    /// Slabs cut from pages of `page_size` bytes (a power of two from `MIN_PAGE_SIZE` to
+    /// `PAGE_SIZE`).
+    pub(crate) fn with_page_size(page_size: usize) -> Slabs {
+        assert!(
+            page_size.is_power_of_two() && (MIN_PAGE_SIZE..=PAGE_SIZE).contains(&page_size),
+            "page size {page_size}"
+        );
         let classes = CLASS_SIZES
             .iter()
             .map(|&size| Class {
                 size,
-                per_page: PAGE_SIZE / size,
+                per_page: page_size / size,
                 pages: Vec::new(),
                 free_head: EMPTY,
                 free_len: 0,
@@ -141,7 +158,12 @@ impl Slabs {
             spare_numbers: Vec::new(),
             classes,
             in_use: 0,
+            page_size,
         }
+    }
+
+    pub(crate) fn page_size(&self) -> usize {
+        self.page_size
     }
 
     pub(crate) fn pages_in_use(&self) -> usize {
@@ -244,7 +266,7 @@ impl Slabs {
     /// Allocates a zeroed page for `class` and frees all its chunks into the class.
     /// The caller checked the memory limit and `can_number_page`.
     pub(crate) fn add_page(&mut self, class: u8) {
-        let data = vec![0u8; PAGE_SIZE].into_boxed_slice();
+        let data = vec![0u8; self.page_size].into_boxed_slice();
         let number = match self.spare_numbers.pop() {
             Some(n) => n,
             None => {

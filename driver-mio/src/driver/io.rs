@@ -182,7 +182,7 @@ impl<S: Service> MioDriver<S> {
     /// Puts the connection on the ready list when remembered readiness matches what the core now
     /// wants: this is how reading resumes after backpressure without a new edge.
     #[inline]
-    fn requeue(&mut self, id: ConnId) {
+    pub(super) fn requeue(&mut self, id: ConnId) {
         let want = self.server.interest(id);
         if let Some(conn) = self.conns.get(id) {
             if !conn.queued && ((want.read && conn.readable) || (want.write && conn.writable)) {

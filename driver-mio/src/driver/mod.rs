@@ -177,8 +177,7 @@ impl<S: Service> MioDriver<S> {
             }
             self.serve_ready(poll);
             if self.server.has_yielded() {
-                self.server.resume_yielded(self.now);
-                self.drain_outputs(poll);
+                self.resume_yielded(poll);
             }
             if let Some(deadline) = self.server.poll_timeout().filter(|&d| d <= self.now) {
                 tracing::trace!(%deadline, "timeouts due");
@@ -254,6 +253,18 @@ impl<S: Service> MioDriver<S> {
             }
         }
         woken
+    }
+
+    /// Gives the connections that yielded (`-R`) their next turn; those the socket still has bytes
+    /// for go back on the ready list, since no new edge will announce them.
+    fn resume_yielded(&mut self, poll: &mut Poll) {
+        let mut resumed = mem::take(&mut self.serving);
+        self.server.resume_yielded(self.now, |id| resumed.push(id));
+        self.drain_outputs(poll);
+        for id in resumed.drain(..) {
+            self.requeue(id);
+        }
+        self.serving = resumed;
     }
 
     /// Serves every connection on the ready list once; those still ready go on the next list.

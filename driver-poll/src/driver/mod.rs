@@ -152,7 +152,8 @@ impl<S: Service> PollDriver<S> {
             }
             self.dispatch(listening);
             if self.server.has_yielded() {
-                self.server.resume_yielded(self.now);
+                // Level-triggered: a resumed connection is polled for reading again by itself.
+                self.server.resume_yielded(self.now, |_| {});
                 self.drain_outputs();
             }
             if self.server.poll_timeout().is_some_and(|t| t <= self.now) {
