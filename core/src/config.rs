@@ -38,6 +38,19 @@ pub struct Config {
     pub read_timeout: Option<Duration>,
     /// SASL PLAIN users (memcached `-S`); `None` leaves every connection authenticated.
     pub sasl: Option<Credentials>,
+    /// Whether the text `shutdown` command may stop the server (memcached `-A`).
+    pub shutdown_enabled: bool,
+    /// The TCP port asked for (memcached `-p`), as `stats settings` reports it (`tcpport`).
+    pub tcp_port: u16,
+    /// The listen addresses as given (memcached `-l`), reported as `inter`.
+    pub listen: String,
+    /// The listen backlog (memcached `-b`), reported as `tcp_backlog`.
+    pub listen_backlog: i32,
+    /// Worker threads (memcached `-t`), reported as `num_threads`.
+    pub num_threads: usize,
+    /// Requests one connection may run per readiness event (memcached `-R`), reported as
+    /// `reqs_per_event`.
+    pub reqs_per_event: usize,
 }
 
 impl Default for Config {
@@ -52,6 +65,12 @@ impl Default for Config {
             protocol: ProtocolMode::Auto,
             read_timeout: Some(Duration::from_secs(30)),
             sasl: None,
+            shutdown_enabled: false,
+            tcp_port: 11211,
+            listen: "127.0.0.1".to_owned(),
+            listen_backlog: 1024,
+            num_threads: 1,
+            reqs_per_event: 20,
         }
     }
 }

@@ -27,4 +27,6 @@ pub struct DriverOptions {
     pub shutdown_grace: Duration,
     /// Consulted once per turn.
     pub clock: Clock,
+    /// The listen backlog (memcached's `-b`, default 1024); the kernel caps it at somaxconn.
+    pub backlog: i32,
 }

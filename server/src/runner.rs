@@ -37,11 +37,12 @@ impl ShutdownHandle {
 
 /// Each driver has its own `DriverOptions` type; their fields are the same.
 macro_rules! driver_options {
-    ($krate:ident, $poll_timeout:expr, $clock:expr) => {
+    ($krate:ident, $options:expr, $clock:expr) => {
         $krate::DriverOptions {
-            poll_timeout: $poll_timeout,
+            poll_timeout: $options.poll_timeout(),
             shutdown_grace: SHUTDOWN_GRACE,
             clock: $clock,
+            backlog: $options.listen_backlog,
         }
     };
 }
@@ -54,6 +55,7 @@ enum Driver {
 /// Serves on the calling thread until a shutdown is triggered and completes. Once the listener is
 /// bound, `ready` is called with its address and a handle that stops the server.
 pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) -> Result<(), Error> {
+    options.check()?;
     let addr = options.listen_addr()?;
     let mut config = options.core_config();
     config.sasl = options.sasl_credentials()?;
@@ -61,15 +63,14 @@ pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) ->
     limits::ensure_nofile(u64::from(options.conn_limit) + limits::HEADROOM);
     let clock = WallClock::start();
     let server = Server::new(config, Cache::new(options.cache_config(seed)), clock.now());
-    let poll_timeout = options.poll_timeout();
     let clock: Box<dyn FnMut() -> Timestamp + Send> = Box::new(move || clock.now());
     let mut driver = match options.driver {
         DriverKind::Mio => {
-            let options = driver_options!(keel_driver_mio, poll_timeout, clock);
+            let options = driver_options!(keel_driver_mio, options, clock);
             Driver::Mio(MioDriver::new(server, options))
         }
         DriverKind::Poll => {
-            let options = driver_options!(keel_driver_poll, poll_timeout, clock);
+            let options = driver_options!(keel_driver_poll, options, clock);
             Driver::Poll(PollDriver::new(server, options))
         }
     };

@@ -10,7 +10,7 @@ pub(crate) use text::MultiGet;
 use crate::config::Config;
 use crate::output::CloseReason;
 use crate::service::{Service, StatGroup, StatSink};
-use crate::stats::ServerStats;
+use crate::stats::{OrderedSettings, ServerStats};
 use crate::time::Timestamp;
 
 /// What the connection does after a command.
@@ -46,14 +46,21 @@ impl<S: Service> Dispatch<'_, S> {
         self.service.admits(key_len, value_len, flags)
     }
 
-    /// Writes a stat group's lines: the server's own first, then the service's.
+    /// Writes a stat group's lines: the server's own first, then the service's; `settings` is
+    /// merged into memcached's order.
     fn write_stats(&mut self, group: StatGroup, sink: &mut dyn StatSink) {
         match group {
             StatGroup::General => {
                 self.stats
                     .write_general(self.config, self.started, self.now, sink)
             }
-            StatGroup::Settings => ServerStats::write_settings(self.config, sink),
+            StatGroup::Settings => {
+                let mut settings = OrderedSettings::default();
+                ServerStats::write_settings(self.config, &mut settings);
+                self.service.stats(group, self.now, &mut settings);
+                settings.write_to(sink);
+                return;
+            }
             StatGroup::Items | StatGroup::Slabs | StatGroup::Sizes => {}
         }
         self.service.stats(group, self.now, sink);
