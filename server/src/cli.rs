@@ -18,7 +18,8 @@ use crate::flag_values;
     name = "keel",
     version,
     about = "A memcached-compatible cache server",
-    infer_long_args = true
+    infer_long_args = true,
+    args_override_self = true
 )]
 pub struct Options {
     /// TCP port to listen on (0 picks a free port; the ready line names it)
@@ -55,7 +56,7 @@ pub struct Options {
     #[arg(short = 'M', long)]
     pub disable_evictions: bool,
     /// Maximum simultaneous connections
-    #[arg(short = 'c', long, default_value_t = 1024, value_parser = flag_values::conn_limit)]
+    #[arg(short = 'c', long, default_value_t = 1024, value_parser = flag_values::conn_limit, allow_negative_numbers = true)]
     pub conn_limit: u32,
     /// Lock all paged memory (mlockall); a failure is a warning
     #[arg(short = 'k', long)]
@@ -82,10 +83,10 @@ pub struct Options {
     #[arg(short = 'D', value_name = "CHAR")]
     pub prefix_delimiter: Option<String>,
     /// Worker threads
-    #[arg(short = 't', long, default_value_t = 4, value_parser = flag_values::threads)]
+    #[arg(short = 't', long, default_value_t = 4, value_parser = flag_values::threads, allow_negative_numbers = true)]
     pub threads: usize,
     /// Requests one connection may run per event before others get a turn
-    #[arg(short = 'R', long = "max-reqs-per-event", default_value_t = 20, value_parser = flag_values::reqs_per_event)]
+    #[arg(short = 'R', long = "max-reqs-per-event", default_value_t = 20, value_parser = flag_values::reqs_per_event, allow_negative_numbers = true)]
     pub reqs_per_event: usize,
     /// Disable CAS (every CAS is 0)
     #[arg(short = 'C', long)]

@@ -250,6 +250,35 @@ mod tests {
             (3, 11212, 128, 3, -1)
         );
         assert!(o.disable_flush && o.daemon && o.lock_memory && o.disable_evictions);
+        // getopt: a repeated flag's last value wins; -l, -o and -v add up.
+        let o = Options::try_parse_from([
+            "keel",
+            "-p",
+            "1",
+            "-u",
+            "root",
+            "-p",
+            "2",
+            "-u",
+            "memcache",
+            "-v",
+            "-v",
+            "-l",
+            "::1",
+            "-l",
+            "::1",
+            "-o",
+            "modern",
+            "-o",
+            "idle_timeout=3",
+        ])
+        .unwrap();
+        assert_eq!(
+            (o.port, o.user.as_deref(), o.verbose),
+            (2, Some("memcache"), 2)
+        );
+        assert_eq!(o.listen, ["::1", "::1"]);
+        assert_eq!(o.extended.len(), 2);
         // getopt_long's unique prefixes.
         let o = Options::try_parse_from(["keel", "--conn", "7", "--enable-shut"]).unwrap();
         assert!(o.conn_limit == 7 && o.enable_shutdown);
