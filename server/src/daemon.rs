@@ -61,10 +61,14 @@ pub(crate) fn write_pidfile(path: &Path) {
     }
 }
 
-/// Removes the pid file when a daemon exits (memcached leaves it when not daemonized).
+/// Removes the pid file when a daemon exits (memcached leaves it when not daemonized). A daemon
+/// that failed before it listened never wrote one.
 pub(crate) fn remove_pidfile(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        tracing::warn!("could not remove the pid file {}: {e}", path.display());
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            tracing::warn!("could not remove the pid file {}: {e}", path.display());
+        }
+        _ => {}
     }
 }
 

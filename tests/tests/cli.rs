@@ -448,3 +448,24 @@ fn settings_names_match_memcached(kind: Kind) {
     }
 }
 keel_tests::server_tests!(settings_names_match_memcached: mio, poll);
+
+/// `-b` is the listener's backlog, as `ss` reports it for keel and memcached alike.
+fn listen_backlog(kind: Kind) {
+    require_tool("ss", "iproute2");
+    let server = Server::start_with(
+        kind,
+        &Options {
+            extra_args: strings(&["-b", "77"]),
+            ..Options::default()
+        },
+    );
+    let out = run_bounded(
+        Command::new("ss").args(["-ltnH", &format!("sport = :{}", server.port)]),
+        Duration::from_secs(10),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    // State, Recv-Q, Send-Q (the backlog of a listening socket), local address ...
+    assert_eq!(fields.get(2), Some(&"77"), "{}: {text:?}", kind.name());
+}
+keel_tests::server_tests!(listen_backlog: mio, poll, memcached);
