@@ -21,7 +21,7 @@ if [ "$driver" = memcached ]; then
   memcached -u root -l 127.0.0.1 -p "$port" -U 0 -t 1 -c $((conns + 100)) >/dev/null 2>&1 &
   name=memcached
 else
-  "$bin/keel" -l 127.0.0.1 -p "$port" --driver "$driver" -c $((conns + 100)) >/dev/null 2>&1 &
+  "$bin/keel" -u root -l 127.0.0.1 -p "$port" --driver "$driver" -c $((conns + 100)) >/dev/null 2>&1 &
   name="keel-$driver"
 fi
 pid=$!

@@ -59,7 +59,11 @@ if ! command -v nutcracker >/dev/null && [ ! -x /usr/sbin/nutcracker ]; then
     log "installing nutcracker (twemproxy)"
     apt_install nutcracker
 fi
-for tool in memcached memccapable memccp memccat memcexist memctouch memcrm memcstat memcflush; do
+if ! command -v ss >/dev/null; then
+    log "installing iproute2 (ss reads the listen backlog in tests/tests/cli.rs)"
+    apt_install iproute2
+fi
+for tool in ss memcached memccapable memccp memccat memcexist memctouch memcrm memcstat memcflush; do
     command -v "$tool" >/dev/null || { echo "missing $tool after installation" >&2; exit 1; }
 done
 command -v nutcracker >/dev/null || [ -x /usr/sbin/nutcracker ] || { echo "missing nutcracker after installation" >&2; exit 1; }

@@ -60,7 +60,7 @@ fn wait_connectable(addr: SocketAddr, child: &mut Child, timeout: Duration) -> R
     }
 }
 
-/// keel with `--driver driver`, `-c conn_limit`, `-m mem_mb`, idle timeout off.
+/// keel `-u root` with `--driver driver`, `-c conn_limit`, `-m mem_mb`, idle timeout off.
 pub fn start_keel(
     driver: &str,
     conn_limit: u32,
@@ -70,7 +70,10 @@ pub fn start_keel(
     let bin = keel_bin();
     let port = free_port();
     let mut cmd = wrap(valgrind, &bin);
+    // keel, like memcached, refuses to run as root without -u (ignored when not root).
     cmd.args([
+        "-u",
+        "root",
         "-l",
         "127.0.0.1",
         "-p",

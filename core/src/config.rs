@@ -43,6 +43,14 @@ pub struct Config {
     /// `Server::resume_yielded`, so a client pipelining without pause cannot starve the other
     /// connections of its event loop. `None`: never yield (one connection alone in a loop).
     pub reqs_per_event: Option<usize>,
+    /// Whether the text `shutdown` command may stop the server (memcached `-A`).
+    pub shutdown_enabled: bool,
+    /// The TCP port asked for (memcached `-p`), as `stats settings` reports it (`tcpport`).
+    pub tcp_port: u16,
+    /// The listen addresses as given (memcached `-l`), reported as `inter`.
+    pub listen: String,
+    /// The listen backlog (memcached `-b`), reported as `tcp_backlog`.
+    pub listen_backlog: i32,
 }
 
 impl Default for Config {
@@ -58,6 +66,10 @@ impl Default for Config {
             read_timeout: Some(Duration::from_secs(30)),
             sasl: None,
             reqs_per_event: None,
+            shutdown_enabled: false,
+            tcp_port: 11211,
+            listen: "127.0.0.1".to_owned(),
+            listen_backlog: 1024,
         }
     }
 }

@@ -330,8 +330,8 @@ fn auth_stats_count_commands_and_errors() {
     let packets = h.call(id, &request(op::STAT, &[], b"settings", &[], 0, 0));
     let sasl = packets
         .iter()
-        .find(|p| p.key == b"sasl")
-        .expect("sasl setting");
+        .find(|p| p.key == b"auth_enabled_sasl")
+        .expect("auth_enabled_sasl setting");
     assert_eq!(sasl.value, b"yes");
 }
 

@@ -29,4 +29,6 @@ pub struct DriverOptions {
     pub shutdown_grace: Duration,
     /// Read once per turn; the core gets its time only from here.
     pub clock: Clock,
+    /// The listen backlog (memcached's `-b`, default 1024); the kernel caps it at somaxconn.
+    pub backlog: i32,
 }

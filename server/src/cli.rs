@@ -1,41 +1,142 @@
-//! The command line: memcached-style flags parsed by clap into `Options`, and `main`, the whole
-//! `keel` program: parse, set up logging, run, print the ready line, map failures to exit 1.
+//! The command line: memcached 1.6's flags and keel's own, parsed by clap into `Options`.
+//! clap fits memcached's getopt forms (`-vvv`, `-p11211`, `-dM`, `--port=11211`, unique long
+//! prefixes); the values with their own syntax (`-o a=b,c`, `-l a,b`, `-I 1m`) and memcached's
+//! messages for bad ones are parsed by `flag_values`, `extended` and `listen`.
 
 use std::fmt;
-use std::io::{self, Write};
-use std::process::ExitCode;
+use std::path::PathBuf;
 
 use clap::{ArgAction, Parser, ValueEnum};
 
-use crate::settings::parse_item_size;
-use crate::{run, signals};
+use crate::extended::{self, Extended};
+use crate::flag_values;
 
-/// The parsed command line. `Options::default()` is what `keel` with no flags runs.
-#[derive(Clone, Debug, PartialEq, Eq, Parser)]
-#[command(name = "keel", version, about = "A memcached-compatible cache server")]
+/// The parsed command line: memcached 1.6's flags (short and long names as memcached spells
+/// them) and keel's own. `Options::default()` is what `keel` with no flags runs.
+#[derive(Clone, Debug, PartialEq, Parser)]
+#[command(
+    name = "keel",
+    version,
+    about = "A memcached-compatible cache server",
+    infer_long_args = true,
+    args_override_self = true
+)]
 pub struct Options {
     /// TCP port to listen on (0 picks a free port; the ready line names it)
-    #[arg(short = 'p', long, default_value_t = 11211)]
+    #[arg(short = 'p', long, default_value_t = 11211, value_parser = flag_values::port)]
     pub port: u16,
-    /// Interface address (or host name) to listen on
-    #[arg(short = 'l', long, default_value = "127.0.0.1")]
-    pub listen: String,
-    /// Maximum simultaneous connections
-    #[arg(short = 'c', long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
-    pub conn_limit: u32,
+    /// UDP port: 0 (off) only, keel serves TCP
+    #[arg(short = 'U', long, default_value_t = 0, value_parser = flag_values::port)]
+    pub udp_port: u16,
+    /// UNIX socket to listen on (not supported yet: refused at startup)
+    #[arg(short = 's', long, value_name = "FILE")]
+    pub unix_socket: Option<PathBuf>,
+    /// Access mask for the UNIX socket, in octal (accepted; keel has no UNIX socket)
+    #[arg(short = 'a', long, value_name = "MASK")]
+    pub unix_mask: Option<String>,
+    /// Enable the text "shutdown" command
+    #[arg(short = 'A', long)]
+    pub enable_shutdown: bool,
+    /// Interfaces to listen on: a comma list of host, host:port, [v6] or [v6]:port
+    #[arg(short = 'l', long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub listen: Vec<String>,
+    /// Run as a daemon: fork, detach from the terminal, log to stderr as given
+    #[arg(short = 'd', long)]
+    pub daemon: bool,
+    /// Maximize the core file limit
+    #[arg(short = 'r', long)]
+    pub enable_coredumps: bool,
+    /// Assume the identity of this user (only when started as root, which requires it)
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
     /// Item memory in megabytes
-    #[arg(short = 'm', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    #[arg(short = 'm', long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
     pub memory_limit: u64,
-    /// Largest item: bytes, or with a k/m suffix (1k to 1g)
-    #[arg(short = 'I', long, default_value = "1m", value_parser = parse_item_size)]
-    pub max_item_size: usize,
+    /// Answer "out of memory" instead of evicting when memory is full
+    #[arg(short = 'M', long)]
+    pub disable_evictions: bool,
+    /// Maximum simultaneous connections
+    #[arg(short = 'c', long, default_value_t = 1024, value_parser = flag_values::conn_limit, allow_negative_numbers = true)]
+    pub conn_limit: u32,
+    /// Lock all paged memory (mlockall); a failure is a warning
+    #[arg(short = 'k', long)]
+    pub lock_memory: bool,
+    /// More logging: -v connection events, -vv everything
+    #[arg(short = 'v', long, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Print keel's license and exit
+    #[arg(short = 'i', long)]
+    pub license: bool,
+    /// Save the process id in this file
+    #[arg(short = 'P', long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+    /// Slab chunk size growth factor (accepted; keel's size classes are fixed)
+    #[arg(short = 'f', long, value_name = "FACTOR", value_parser = flag_values::growth_factor)]
+    pub slab_growth_factor: Option<f64>,
+    /// Minimum space for key+value+flags (accepted; keel's size classes are fixed)
+    #[arg(short = 'n', long, value_name = "BYTES", value_parser = flag_values::chunk_size)]
+    pub slab_min_size: Option<u32>,
+    /// Try to use large memory pages (accepted; keel does not)
+    #[arg(short = 'L', long)]
+    pub enable_largepages: bool,
+    /// Key prefix delimiter for per-prefix stats (accepted; keel has no per-prefix stats)
+    #[arg(short = 'D', value_name = "CHAR")]
+    pub prefix_delimiter: Option<String>,
+    /// Worker threads
+    #[arg(short = 't', long, default_value_t = 4, value_parser = flag_values::threads, allow_negative_numbers = true)]
+    pub threads: usize,
+    /// Requests one connection may run per event before others get a turn
+    #[arg(short = 'R', long = "max-reqs-per-event", default_value_t = 20, value_parser = flag_values::reqs_per_event, allow_negative_numbers = true)]
+    pub reqs_per_event: usize,
+    /// Disable CAS (every CAS is 0)
+    #[arg(short = 'C', long)]
+    pub disable_cas: bool,
+    /// Listen backlog
+    #[arg(short = 'b', long, default_value_t = 1024, value_parser = flag_values::backlog, allow_negative_numbers = true)]
+    pub listen_backlog: i32,
     /// Protocols a connection may speak: auto (first byte 0x80 means binary), binary or ascii
     #[arg(short = 'B', long, value_enum, default_value_t = ProtocolKind::Auto)]
     pub protocol: ProtocolKind,
+    /// Largest item: bytes, or with a k/m suffix (1k to 1g)
+    #[arg(short = 'I', long, default_value = "1m", value_parser = flag_values::item_size)]
+    pub max_item_size: usize,
+    /// Require SASL PLAIN authentication (binary protocol only, as in memcached)
+    #[arg(short = 'S', long)]
+    pub enable_sasl: bool,
+    /// Refuse flush_all / FLUSH
+    #[arg(
+        short = 'F',
+        long = "disable-flush-all",
+        visible_alias = "disable-flush"
+    )]
+    pub disable_flush: bool,
+    /// Disable stats cachedump and lru_crawler metadump
+    #[arg(short = 'X', long)]
+    pub disable_dumping: bool,
+    /// Disable watch commands (accepted; keel has no watch command)
+    #[arg(short = 'W', long)]
+    pub disable_watch: bool,
+    /// Text-protocol authentication file (not supported yet: refused at startup)
+    #[arg(short = 'Y', long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Restartable cache in a memory-mapped file (not supported yet: refused at startup)
+    #[arg(short = 'e', long, value_name = "FILE")]
+    pub memory_file: Option<PathBuf>,
+    /// Enable TLS (not supported yet: refused at startup)
+    #[arg(short = 'Z', long)]
+    pub enable_ssl: bool,
+    /// Extended options, comma separated: idle_timeout=SECS, modern, and memcached's others
+    #[arg(short = 'o', long, value_name = "OPTS", value_parser = extended::parse)]
+    pub extended: Vec<Vec<Extended>>,
+    /// Number of NAPI ids (accepted; keel does not place connections by NAPI id)
+    #[arg(short = 'N', long, value_name = "N", value_parser = flag_values::napi_ids)]
+    pub napi_ids: Option<u32>,
+
+    // keel's own flags.
     /// Event loop driver
     #[arg(long, value_enum, default_value_t = DriverKind::Mio)]
     pub driver: DriverKind,
-    /// Close connections idle this many seconds (0: never)
+    /// Close connections idle this many seconds (0: never); also -o idle_timeout=SECS
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
     /// Longest single wait for socket readiness, in milliseconds (0: only the core's deadlines)
@@ -44,24 +145,9 @@ pub struct Options {
     /// Close a connection holding part of a request for this many seconds (0: never)
     #[arg(long, default_value_t = 30)]
     pub read_timeout: u64,
-    /// Require SASL PLAIN authentication (binary protocol only, as in memcached)
-    #[arg(short = 'S', long)]
-    pub enable_sasl: bool,
     /// SASL password file, lines of user:password (default: $MEMCACHED_SASL_PWDB)
     #[arg(long, value_name = "FILE", env = "MEMCACHED_SASL_PWDB")]
-    pub sasl_pwdb: Option<std::path::PathBuf>,
-    /// Worker threads: event loops serving one shared cache (memcached's -t)
-    #[arg(short = 't', long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub threads: u16,
-    /// Requests a connection may have answered in one go before it yields its turn (memcached's -R)
-    #[arg(short = 'R', long = "max-reqs-per-event", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    pub reqs_per_event: u32,
-    /// Refuse FLUSH commands
-    #[arg(short = 'F', long)]
-    pub disable_flush: bool,
-    /// More logging: -v connection events, -vv everything
-    #[arg(short = 'v', long, action = ArgAction::Count)]
-    pub verbose: u8,
+    pub sasl_pwdb: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -96,48 +182,5 @@ impl fmt::Display for DriverKind {
             DriverKind::Mio => "mio",
             DriverKind::Poll => "poll",
         })
-    }
-}
-
-/// The `keel` program. Exit status 0 after a graceful shutdown, 1 on any error (one line on stderr).
-pub fn main() -> ExitCode {
-    let options = match Options::try_parse() {
-        Ok(options) => options,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let rendered = e.render().to_string();
-            eprintln!(
-                "keel: {}",
-                rendered
-                    .lines()
-                    .next()
-                    .unwrap_or("invalid arguments")
-                    .trim_start_matches("error: ")
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    crate::logging::init(options.verbose);
-    let result = run(&options, |addr, handle| {
-        if let Err(e) = signals::install(handle) {
-            tracing::warn!("cannot install signal handlers: {e}");
-        }
-        let mut stdout = io::stdout().lock();
-        let _ = writeln!(
-            stdout,
-            "keel listening on {addr} (driver {})",
-            options.driver
-        );
-        let _ = stdout.flush();
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("keel: {e}");
-            ExitCode::FAILURE
-        }
     }
 }

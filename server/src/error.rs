@@ -31,4 +31,28 @@ pub enum Error {
     SaslPwdbRead { path: PathBuf, source: io::Error },
     #[error("SASL password file {path}: {source}")]
     SaslPwdbFormat { path: PathBuf, source: PwdbError },
+    // memcached's startup checks, in its words.
+    #[error("Cannot set item size limit higher than 1/2 of memory max.")]
+    ItemSizeOverHalfMemory,
+    #[error("Number of napi_ids({napi}) cannot be greater than number of threads({threads})")]
+    NapiIds { napi: u32, threads: usize },
+    #[error("can't run as root without the -u switch")]
+    RootWithoutUser,
+    #[error("can't find the user {0} to switch to")]
+    UnknownUser(String),
+    #[error("failed to assume identity of user {user}: {source}")]
+    AssumeIdentity { user: String, source: io::Error },
+    #[error("failed to ensure corefile creation")]
+    CoreDumps,
+    // keel's own refusals.
+    #[error("UDP is not supported: -U {0} (keel serves TCP only; -U 0 is the default)")]
+    Udp(u16),
+    #[error("{0} is not supported yet")]
+    NotSupported(&'static str),
+    #[error("{0}")]
+    Listen(String),
+    #[error("keel listens on one address; -l names several: {0}")]
+    OneListener(String),
+    #[error("failed to daemonize: {0}")]
+    Daemonize(#[source] io::Error),
 }

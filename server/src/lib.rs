@@ -1,5 +1,6 @@
-//! keel-server: the `keel` binary as a library: memcached-style flags (`Options`), logging,
-//! signals, the open-file limit, and a choice of driver around one `keel_core::Server`.
+//! keel-server: the `keel` binary as a library: memcached's command line (`Options`), its
+//! startup checks, user switch, daemon mode and pid file, logging, signals, process limits, and a
+//! choice of driver around one `keel_core::Server`.
 //!
 //! - `main()` is the whole command line program (`src/main.rs` only calls it).
 //! - `run(&options, ready)` serves on the calling thread until shut down; `ready` gets the bound
@@ -7,18 +8,27 @@
 //! - `spawn(options)` runs a server on its own thread for in-process tests: it returns once the
 //!   listener is bound, with the address; `Running::stop` shuts it down gracefully and joins it.
 
+mod checks;
 mod cli;
 mod clock;
+mod daemon;
 mod entropy;
 mod error;
+mod extended;
+mod flag_values;
+mod identity;
 mod limits;
+mod listen;
 mod logging;
+mod program;
 mod runner;
 mod settings;
 mod signals;
 mod worker;
 
-pub use cli::{DriverKind, Options, ProtocolKind, main};
+pub use cli::{DriverKind, Options, ProtocolKind};
 pub use clock::WallClock;
 pub use error::Error;
+pub use extended::Extended;
+pub use program::main;
 pub use runner::{Running, ShutdownHandle, run, spawn};

@@ -40,13 +40,14 @@ impl ShutdownHandle {
 /// is triggered and every worker has finished. Once the listener is bound, `ready` is called with
 /// its address and a handle that stops the server.
 pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) -> Result<(), Error> {
+    options.check()?;
     let addr = options.listen_addr()?;
     let mut config = options.core_config();
     config.sasl = options.sasl_credentials()?;
     let seed = hash_seed().map_err(Error::Entropy)?;
     limits::ensure_nofile(u64::from(options.conn_limit) + limits::HEADROOM);
     let cache = options.cache_config(seed);
-    let threads = usize::from(options.threads);
+    let threads = options.threads;
     if threads == 1 {
         // One loop alone: the plain cache, with no locking at all.
         return serve(options, addr, config, vec![Cache::new(cache)], ready);
@@ -78,6 +79,7 @@ fn serve<S: Service + Send + 'static>(
                 poll_timeout: options.poll_timeout(),
                 shutdown_grace: SHUTDOWN_GRACE,
                 clock: Box::new(move || -> Timestamp { clock.now() }),
+                backlog: options.listen_backlog,
             };
             Worker::new(options.driver, server, driver_options)
         })

@@ -1,5 +1,5 @@
 //! From `Options` to what the core and drivers take: `keel_core::Config`, `CacheConfig`, the poll
-//! timeout, the listen address; and memcached's `-I` size syntax.
+//! timeout, the listen address.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -8,34 +8,15 @@ use keel_core::{CacheConfig, Config, Credentials, ProtocolMode};
 
 use crate::cli::{Options, ProtocolKind};
 use crate::error::Error;
-
-const MIN_ITEM_SIZE: u64 = 1 << 10;
-const MAX_ITEM_SIZE: u64 = 1 << 30;
-
-/// memcached's `-I`: plain bytes or a `k`/`m` suffix (binary units), between 1k and 1g.
-pub(crate) fn parse_item_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.as_bytes().last() {
-        Some(b'k' | b'K') => (&text[..text.len() - 1], 1u64 << 10),
-        Some(b'm' | b'M') => (&text[..text.len() - 1], 1u64 << 20),
-        _ => (text, 1),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size (bytes, or a number with k or m)"))?;
-    let bytes = n.saturating_mul(unit);
-    if !(MIN_ITEM_SIZE..=MAX_ITEM_SIZE).contains(&bytes) {
-        return Err(format!("item size {text} is out of range (1k to 1g)"));
-    }
-    usize::try_from(bytes).map_err(|_| format!("item size {text} does not fit this platform"))
-}
+use crate::extended::Extended;
 
 impl Options {
     /// The core's settings; `pid` is this process's id.
     pub fn core_config(&self) -> Config {
+        let idle_timeout = self.idle_timeout_secs();
         Config {
             max_connections: self.conn_limit as usize,
-            idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
+            idle_timeout: (idle_timeout > 0).then(|| Duration::from_secs(idle_timeout)),
             pid: std::process::id(),
             verbosity: u32::from(self.verbose),
             read_timeout: (self.read_timeout > 0).then(|| Duration::from_secs(self.read_timeout)),
@@ -44,9 +25,24 @@ impl Options {
                 ProtocolKind::Binary => ProtocolMode::Binary,
                 ProtocolKind::Ascii => ProtocolMode::Ascii,
             },
-            reqs_per_event: Some(self.reqs_per_event as usize),
+            shutdown_enabled: self.enable_shutdown,
+            tcp_port: self.port,
+            listen: self.listen.join(","),
+            listen_backlog: self.listen_backlog,
+            reqs_per_event: Some(self.reqs_per_event),
             ..Config::default()
         }
+    }
+
+    /// `--idle-timeout`, unless `-o idle_timeout=` says otherwise (the last one wins).
+    fn idle_timeout_secs(&self) -> u64 {
+        self.extended()
+            .filter_map(|e| match e {
+                Extended::IdleTimeout(secs) => Some(*secs),
+                _ => None,
+            })
+            .last()
+            .unwrap_or(self.idle_timeout)
     }
 
     /// The SASL users when `-S` is given, read from the password file.
@@ -77,6 +73,9 @@ impl Options {
             item_size_max: self.max_item_size,
             hash_seed,
             flush_enabled: !self.disable_flush,
+            // -M and -C: `CacheConfig` gains `evictions_enabled` and `cas_enabled` on another
+            // branch; when it is merged they are set here, from `self.disable_evictions` and
+            // `self.disable_cas`. -X (`self.disable_dumping`) joins them with the dump commands.
         }
     }
 
@@ -85,13 +84,14 @@ impl Options {
         (self.poll_timeout_ms > 0).then(|| Duration::from_millis(self.poll_timeout_ms))
     }
 
-    /// `-l` and `-p` resolved; the first address wins.
+    /// `-l` and `-p` resolved; of a host name's addresses the first wins.
     pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
+        let spec = self.listen_specs()?;
         let resolve = |source| Error::Resolve {
-            host: self.listen.clone(),
+            host: spec.host.clone(),
             source,
         };
-        (self.listen.as_str(), self.port)
+        (spec.host.as_str(), spec.port)
             .to_socket_addrs()
             .map_err(resolve)?
             .next()
@@ -112,38 +112,17 @@ mod tests {
     use crate::cli::DriverKind;
 
     #[test]
-    fn item_sizes_take_bytes_and_suffixes() {
-        assert_eq!(parse_item_size("1m"), Ok(1 << 20));
-        assert_eq!(parse_item_size("512K"), Ok(512 << 10));
-        assert_eq!(parse_item_size("2097152"), Ok(2 << 20));
-        assert_eq!(parse_item_size("1k"), Ok(1024));
-        assert_eq!(parse_item_size("1024m"), Ok(1 << 30));
-    }
-
-    #[test]
-    fn item_sizes_out_of_range_or_malformed_are_refused() {
-        for bad in [
-            "1023",
-            "1025m",
-            "0",
-            "",
-            "m",
-            "1g",
-            "12x",
-            "-1k",
-            "99999999999999999999",
-        ] {
-            assert!(parse_item_size(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
     fn defaults_match_memcached() {
         let o = Options::default();
         assert_eq!(
-            (o.port, o.listen.as_str(), o.conn_limit, o.memory_limit),
-            (11211, "127.0.0.1", 1024, 64)
+            (o.port, o.listen.join(","), o.conn_limit, o.memory_limit),
+            (11211, "127.0.0.1".to_owned(), 1024, 64)
         );
+        assert_eq!(
+            (o.threads, o.reqs_per_event, o.listen_backlog, o.udp_port),
+            (4, 20, 1024, 0)
+        );
+        assert!(!o.disable_evictions && !o.disable_cas && !o.enable_shutdown && !o.daemon);
         assert_eq!(
             (o.max_item_size, o.driver, o.verbose),
             (1 << 20, DriverKind::Mio, 0)
@@ -152,6 +131,16 @@ mod tests {
         assert_eq!(config.max_connections, 1024);
         assert_eq!(config.idle_timeout, Some(Duration::from_secs(300)));
         assert_eq!(config.pid, std::process::id());
+        assert_eq!(
+            (
+                config.tcp_port,
+                config.listen.as_str(),
+                config.listen_backlog
+            ),
+            (11211, "127.0.0.1", 1024)
+        );
+        assert_eq!((o.threads, config.reqs_per_event), (4, Some(20)));
+        assert!(!config.shutdown_enabled);
         let cache = o.cache_config(7);
         assert_eq!(
             (cache.memory_limit, cache.item_size_max, cache.hash_seed),
@@ -183,6 +172,15 @@ mod tests {
             "0",
             "-F",
             "-vv",
+            "-A",
+            "-t",
+            "8",
+            "-R",
+            "5",
+            "-b",
+            "64",
+            "-M",
+            "-C",
         ];
         let o = Options::try_parse_from(args).unwrap();
         assert_eq!(o.driver, DriverKind::Poll);
@@ -195,6 +193,18 @@ mod tests {
             ),
             (10, None, 2)
         );
+        assert_eq!(
+            (
+                config.shutdown_enabled,
+                o.threads,
+                config.reqs_per_event,
+                config.listen_backlog,
+                config.listen.as_str(),
+                config.tcp_port
+            ),
+            (true, 8, Some(5), 64, "::1", 0)
+        );
+        assert!(o.disable_evictions && o.disable_cas);
         let cache = o.cache_config(0);
         assert_eq!(
             (cache.memory_limit, cache.item_size_max, cache.flush_enabled),
@@ -202,6 +212,75 @@ mod tests {
         );
         assert_eq!(o.poll_timeout(), None);
         assert_eq!(o.listen_addr().unwrap(), "[::1]:0".parse().unwrap());
+    }
+
+    #[test]
+    fn extended_idle_timeout_overrides_the_long_flag() {
+        let o =
+            Options::try_parse_from(["keel", "-o", "modern,idle_timeout=7", "--idle-timeout", "9"])
+                .unwrap();
+        assert_eq!(o.core_config().idle_timeout, Some(Duration::from_secs(7)));
+        let o = Options::try_parse_from(["keel", "-o", "idle_timeout=0"]).unwrap();
+        assert_eq!(o.core_config().idle_timeout, None);
+    }
+
+    #[test]
+    fn memcached_spellings_parse() {
+        let o = Options::try_parse_from([
+            "keel",
+            "-vvv",
+            "-p11212",
+            "--memory-limit=128",
+            "--disable-flush-all",
+            "--max-reqs-per-event",
+            "3",
+            "-dkM",
+            "--listen-backlog=-1",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                o.verbose,
+                o.port,
+                o.memory_limit,
+                o.reqs_per_event,
+                o.listen_backlog
+            ),
+            (3, 11212, 128, 3, -1)
+        );
+        assert!(o.disable_flush && o.daemon && o.lock_memory && o.disable_evictions);
+        // getopt: a repeated flag's last value wins; -l, -o and -v add up.
+        let o = Options::try_parse_from([
+            "keel",
+            "-p",
+            "1",
+            "-u",
+            "root",
+            "-p",
+            "2",
+            "-u",
+            "memcache",
+            "-v",
+            "-v",
+            "-l",
+            "::1",
+            "-l",
+            "::1",
+            "-o",
+            "modern",
+            "-o",
+            "idle_timeout=3",
+        ])
+        .unwrap();
+        assert_eq!(
+            (o.port, o.user.as_deref(), o.verbose),
+            (2, Some("memcache"), 2)
+        );
+        assert_eq!(o.listen, ["::1", "::1"]);
+        assert_eq!(o.extended.len(), 2);
+        // getopt_long's unique prefixes.
+        let o = Options::try_parse_from(["keel", "--conn", "7", "--enable-shut"]).unwrap();
+        assert!(o.conn_limit == 7 && o.enable_shutdown);
     }
 
     #[test]

@@ -41,6 +41,11 @@ def keel_bin() -> Path:
     return path
 
 
+def user_args():
+    """`-u root` when running as root: keel, like memcached, refuses to run as root without -u."""
+    return ["-u", "root"] if os.geteuid() == 0 else []
+
+
 class Server:
     """A running server process on 127.0.0.1; `address` is "127.0.0.1:PORT"."""
 
@@ -53,7 +58,7 @@ class Server:
         self.address = f"127.0.0.1:{self.port}"
 
     def _start_keel(self, driver, extra_args):
-        cmd = [str(keel_bin()), "-p", "0", "-l", "127.0.0.1", "--driver", driver, *extra_args]
+        cmd = [str(keel_bin()), "-p", "0", "-l", "127.0.0.1", "--driver", driver, *user_args(), *extra_args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         line = _readline_with_timeout(self.proc, 10.0)
         prefix, suffix = "keel listening on 127.0.0.1:", f" (driver {driver})"
@@ -68,9 +73,7 @@ class Server:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 self.port = s.getsockname()[1]
-            cmd = ["memcached", "-p", str(self.port), "-l", "127.0.0.1", "-U", "0", "-t", "1", *extra_args]
-            if os.geteuid() == 0:
-                cmd += ["-u", "root"]
+            cmd = ["memcached", "-p", str(self.port), "-l", "127.0.0.1", "-U", "0", "-t", "1", *user_args(), *extra_args]
             self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and self.proc.poll() is None:

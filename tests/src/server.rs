@@ -1,7 +1,9 @@
 //! Server-process helper: start `keel` (either driver) or a real memcached on a loopback port,
 //! learn its port, and make sure it dies with the test.
 //!
-//! keel is started as `keel -p 0 -l 127.0.0.1 --driver D …` and must print exactly one ready line,
+//! keel is started as `keel -p 0 -l 127.0.0.1 --driver D …` (plus `-u root` when the tests run as
+//! root: keel, like memcached, refuses to run as root without `-u`) and must print exactly one
+//! ready line,
 //! `keel listening on 127.0.0.1:PORT (driver D)`, which gives the port. memcached (the oracle) has no
 //! such line, so it gets a free port picked here and is polled until it accepts. A [`Server`] is killed
 //! (SIGKILL) when dropped, so a failing test never leaves a process behind; its stderr goes to a log
@@ -177,6 +179,16 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// `-u root` when the tests run as root, else nothing: keel and memcached both refuse to run as
+/// root without `-u`. Every command line that starts either server includes these.
+pub fn user_args() -> Vec<String> {
+    if is_root() {
+        vec!["-u".into(), "root".into()]
+    } else {
+        Vec::new()
+    }
+}
+
 impl Server {
     /// Starts a server of `kind` with default options.
     pub fn start(kind: Kind) -> Server {
@@ -202,6 +214,7 @@ impl Server {
             "--driver".into(),
             driver.into(),
         ];
+        args.extend(user_args());
         args.extend(opts.common_args());
         if let Some(t) = opts.idle_timeout {
             args.extend(["--idle-timeout".into(), t.to_string()]);
@@ -275,9 +288,7 @@ impl Server {
                 "-t".into(),
                 "1".into(),
             ];
-            if is_root() {
-                args.extend(["-u".into(), "root".into()]);
-            }
+            args.extend(user_args());
             args.extend(opts.common_args());
             if let Some(t) = opts.idle_timeout {
                 args.extend(["-o".into(), format!("idle_timeout={t}")]);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use keel_tests::raw::Raw;
-use keel_tests::server::keel_bin;
+use keel_tests::server::{keel_bin, user_args};
 use keel_tests::{Client, End, Kind, Options, Packet, Request, Server, op, server_tests};
 
 const AUTH_ERROR: u16 = 0x20;
@@ -184,7 +184,7 @@ fn sasl_over_sockets(kind: Kind) {
     assert_eq!(stats["auth_cmds"], "7", "{stats:?}");
     assert_eq!(stats["auth_errors"], "5", "{stats:?}");
     let settings = bystander.stats("settings");
-    assert_eq!(settings["sasl"], "yes");
+    assert_eq!(settings["auth_enabled_sasl"], "yes");
 
     // At -vv the log mentions connections and commands but never a password.
     let log = server.log_tail();
@@ -236,6 +236,7 @@ fn password_file_from_the_environment() {
     let file = pwdb(&dir);
     let mut child = Command::new(keel_bin())
         .args(["-p", "0", "-l", "127.0.0.1", "-S"])
+        .args(user_args())
         .env("MEMCACHED_SASL_PWDB", &file)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -280,6 +281,7 @@ fn password_file_from_the_environment() {
 fn startup_error(args: &[&str]) -> String {
     let mut child = Command::new(keel_bin())
         .args(["-p", "0", "-l", "127.0.0.1"])
+        .args(user_args())
         .args(args)
         .env_remove("MEMCACHED_SASL_PWDB")
         .stdin(Stdio::null())

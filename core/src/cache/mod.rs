@@ -479,15 +479,18 @@ fn write_stats(
             sink.stat("evictions", &store.evictions);
             sink.stat("reclaimed", &store.reclaimed);
         }
+        // memcached's names; the server merges them into memcached's order.
         StatGroup::Settings => {
             sink.stat("maxbytes", &config.memory_limit);
+            // -M and -C reach the cache as `CacheConfig::{evictions_enabled, cas_enabled}`
+            // (another branch); these two lines read them once that is merged.
             sink.stat("evictions", &"on");
             sink.stat("cas_enabled", &"yes");
+            sink.stat("item_size_max", &config.item_size_max);
             sink.stat(
                 "flush_enabled",
                 &if config.flush_enabled { "yes" } else { "no" },
             );
-            sink.stat("item_size_max", &config.item_size_max);
         }
         StatGroup::Slabs => {
             sink.stat("active_slabs", &store.pages);

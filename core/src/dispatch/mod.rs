@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::group::{Counter, WorkerGroup};
 use crate::output::CloseReason;
 use crate::service::{Service, StatGroup, StatSink};
-use crate::stats::ServerStats;
+use crate::stats::{OrderedSettings, ServerStats};
 use crate::time::Timestamp;
 
 /// What the connection does after a command.
@@ -49,7 +49,8 @@ impl<S: Service> Dispatch<'_, S> {
         self.service.admits(key_len, value_len, flags)
     }
 
-    /// Writes a stat group's lines: the server's own first, then the service's.
+    /// Writes a stat group's lines: the server's own first, then the service's; `settings` is
+    /// merged into memcached's order.
     fn write_stats(&mut self, group: StatGroup, sink: &mut dyn StatSink) {
         match group {
             StatGroup::General => self.group.totals().write_general(
@@ -59,7 +60,13 @@ impl<S: Service> Dispatch<'_, S> {
                 self.now,
                 sink,
             ),
-            StatGroup::Settings => ServerStats::write_settings(self.config, sink),
+            StatGroup::Settings => {
+                let mut settings = OrderedSettings::default();
+                ServerStats::write_settings(self.group.workers(), self.config, &mut settings);
+                self.service.stats(group, self.now, &mut settings);
+                settings.write_to(sink);
+                return;
+            }
             StatGroup::Items | StatGroup::Slabs | StatGroup::Sizes => {}
         }
         self.service.stats(group, self.now, sink);

@@ -25,8 +25,6 @@ const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 const EVENT_CAPACITY: usize = 1024;
 const READ_BUFFER: usize = 64 << 10;
-/// The listen backlog.
-const BACKLOG: libc::c_int = 1024;
 
 /// A `keel_core::Server` driven by `mio`.
 ///
@@ -97,7 +95,7 @@ impl<S: Service> MioDriver<S> {
         self.shutdown.clone()
     }
 
-    /// Creates the poll instance, the listener (backlog 1024) and the waker; returns the bound
+    /// Creates the poll instance, the listener (backlog `DriverOptions::backlog`) and the waker; returns the bound
     /// address.
     pub fn bind(&mut self, addr: SocketAddr) -> stdio::Result<SocketAddr> {
         let poll = Poll::new()?;
@@ -106,7 +104,7 @@ impl<S: Service> MioDriver<S> {
         // are retried only after a second), so listen again with a larger one.
         // SAFETY: the descriptor is the listening socket `listener` owns, alive for the call;
         // listen() on a listening socket only changes its backlog.
-        if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+        if unsafe { libc::listen(listener.as_raw_fd(), self.options.backlog) } != 0 {
             return Err(stdio::Error::last_os_error());
         }
         poll.registry()

@@ -22,8 +22,6 @@ use crate::timeout::poll_timeout_ms;
 
 /// The single reusable read buffer all connections read into.
 const READ_BUFFER: usize = 64 << 10;
-/// The listen backlog, so a burst of connects is not dropped before the first accept.
-const BACKLOG: libc::c_int = 1024;
 
 /// A `keel_core::Server` driven by `libc::poll()`.
 ///
@@ -100,7 +98,7 @@ impl<S: Service> PollDriver<S> {
         listener.set_nonblocking(true)?;
         // SAFETY: the descriptor is a bound, listening socket owned by `listener`, which outlives
         // the call; listen() on a listening socket only updates its backlog.
-        if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+        if unsafe { libc::listen(listener.as_raw_fd(), self.options.backlog) } != 0 {
             return Err(stdio::Error::last_os_error());
         }
         self.shutdown.open()?;
