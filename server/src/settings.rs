@@ -76,6 +76,7 @@ impl Options {
             item_size_max: self.max_item_size,
             hash_seed,
             flush_enabled: !self.disable_flush,
+            ..CacheConfig::default()
         }
     }
 

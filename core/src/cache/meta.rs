@@ -14,7 +14,7 @@ impl Cache {
         ItemView {
             value: item.value,
             flags: item.flags,
-            cas: item.cas,
+            cas: self.shown_cas(item.cas),
             exptime: item.exptime,
             idle_secs: now_secs.saturating_sub(before.last_access),
             fetched: before.fetched,
@@ -102,7 +102,7 @@ impl Cache {
             self.stats.delete_misses += 1;
             return Outcome::Failed(Status::KeyNotFound);
         };
-        if compare_cas.is_some_and(|cas| cas != self.store.item(id).cas) {
+        if compare_cas.is_some_and(|cas| cas != self.shown_cas(self.store.item(id).cas)) {
             self.stats.delete_misses += 1;
             return Outcome::Failed(Status::KeyExists);
         }

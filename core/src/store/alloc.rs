@@ -12,6 +12,9 @@
 //! just behind the hand: an item never found is evicted when the hand next comes round, a
 //! found one survives one more turn.
 //!
+//! With evictions disabled (memcached `-M`) only the free list and new pages are tried; past
+//! them the insert fails with `OutOfMemory`.
+//!
 //! Like memcached without its slab automover, a class keeps the pages it got while memory
 //! was free; only page-less classes and large items take memory from others.
 
@@ -49,6 +52,9 @@ impl Store {
                 self.mem.slabs.add_page(class);
                 continue;
             }
+            if !self.evictions_enabled {
+                return Err(StoreError::OutOfMemory);
+            }
             if let Some(raw) = self
                 .mem
                 .slabs
@@ -80,6 +86,9 @@ impl Store {
     /// Evicts until `len` more bytes fit under the limit.
     pub(super) fn make_room(&mut self, len: usize, live: Liveness) -> Result<(), StoreError> {
         while self.headroom() < len {
+            if !self.evictions_enabled {
+                return Err(StoreError::OutOfMemory);
+            }
             if self.mem.large.bytes() + self.headroom() >= len && self.evict_large(live) {
                 continue;
             }

@@ -47,6 +47,9 @@ pub struct StoreConfig {
     pub item_size_max: usize,
     /// Seed of the index's hash; randomise it to resist hash flooding.
     pub hash_seed: u64,
+    /// With evictions off (memcached `-M`), an insert that would need to evict fails with
+    /// `OutOfMemory` instead.
+    pub evictions_enabled: bool,
 }
 
 /// A handle to a stored item, returned by [`Store::find`] and [`Store::insert`].
@@ -141,6 +144,7 @@ pub struct Store {
     mem: Memory,
     memory_limit: usize,
     item_size_max: usize,
+    evictions_enabled: bool,
     /// None until the first flush, so that no cas value is dead before one.
     flush_threshold: Option<u64>,
     curr_items: u64,
@@ -168,6 +172,7 @@ impl Store {
             mem: Memory::new(),
             memory_limit: config.memory_limit,
             item_size_max: config.item_size_max,
+            evictions_enabled: config.evictions_enabled,
             flush_threshold: None,
             curr_items: 0,
             total_items: 0,
