@@ -243,3 +243,32 @@ fn an_in_place_counter_keeps_stale_marks_and_the_fetched_bit() {
         "HD\r\nHD\r\nVA 2\r\n10\r\nVA 2\r\n10\r\n"
     );
 }
+
+#[test]
+fn me_changes_nothing_and_counts_nothing() {
+    let mut h = Harness::new();
+    let id = h.accept();
+    assert_eq!(
+        call(&mut h, id, b"ms z 1\r\n1\r\nmd z I\r\n"),
+        "HD\r\nHD\r\n"
+    );
+    let before = call(&mut h, id, b"stats\r\n");
+    let me = call(&mut h, id, b"me z\r\nme z\r\n");
+    assert_eq!(me.matches("fetch=no").count(), 2, "{me}");
+    assert_eq!(
+        call(&mut h, id, b"stats\r\n")
+            .lines()
+            .filter(|l| l.starts_with("STAT cmd_get") || l.starts_with("STAT get_"))
+            .collect::<Vec<_>>(),
+        before
+            .lines()
+            .filter(|l| l.starts_with("STAT cmd_get") || l.starts_with("STAT get_"))
+            .collect::<Vec<_>>()
+    );
+    // The recache token is still there for the first real reader.
+    assert_eq!(call(&mut h, id, b"mg z v\r\n"), "VA 1 X W\r\n1\r\n");
+    assert_eq!(
+        call(&mut h, id, b"me z\r\n").matches("fetch=yes").count(),
+        1
+    );
+}

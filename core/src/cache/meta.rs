@@ -90,6 +90,17 @@ impl Cache {
         Outcome::Item(self.view(id, before, won, now_secs))
     }
 
+    /// `me`: the item as it is; nothing about it changes and nothing is counted.
+    pub(super) fn meta_debug(&mut self, key: &[u8], now_secs: u32) -> Outcome<'_> {
+        match self.store.peek(key, now_secs) {
+            Ok(id) => {
+                let before = self.before(id);
+                Outcome::Item(self.view(id, before, false, now_secs))
+            }
+            Err(_) => Outcome::Failed(Status::KeyNotFound),
+        }
+    }
+
     pub(super) fn meta_delete(
         &mut self,
         key: &[u8],

@@ -340,7 +340,9 @@ impl Cache {
         };
         match stored {
             Ok((id, cas)) => {
-                if binary_key {
+                // Append and prepend build a new item that, in memcached, does not carry the
+                // base64 mark (a later plain `mg … k` echoes the key raw).
+                if binary_key && !matches!(mode, StoreMode::Append | StoreMode::Prepend) {
                     self.store.set_binary_key(id);
                 }
                 if let Some((_, token_sent)) = stale_over {
@@ -549,6 +551,7 @@ impl Service for Cache {
                 recache,
                 no_update,
             } => self.meta_get(key, ttl, vivify, recache, no_update, now_secs),
+            Command::MetaDebug { key } => self.meta_debug(key, now_secs),
             Command::MetaDelete {
                 key,
                 compare_cas,

@@ -339,13 +339,7 @@ impl<S: Service> Dispatch<'_, S> {
             out.extend_from_slice(b"CLIENT_ERROR bad command line format\r\n");
             return;
         };
-        let command = Command::MetaGet {
-            key: key.bytes,
-            ttl: None,
-            vivify: None,
-            recache: None,
-            no_update: true,
-        };
+        let command = Command::MetaDebug { key: key.bytes };
         let now = self.now.as_secs();
         match self.service.execute(&command, self.now) {
             Outcome::Item(item) => {
