@@ -92,6 +92,24 @@ fn without_cas_binary_commands_report_zero_and_compare_against_it() {
         (get.status, get.cas, get.value),
         (status::SUCCESS, 0, b"1".to_vec())
     );
+    // So are ADD's, REPLACE's and APPEND's.
+    for (opcode, key, value) in [(op::ADD, b"a", b"1"), (op::REPLACE, b"b", b"2")] {
+        let req = Req::new(opcode)
+            .key(key)
+            .extras(&support::store_extras(0, 0))
+            .value(value)
+            .cas(5)
+            .bytes();
+        assert_eq!(h.call1(id, &req).status, status::SUCCESS, "{opcode:#x}");
+    }
+    let append = Req::new(op::APPEND).key(b"b").value(b"3").cas(9).bytes();
+    assert_eq!(h.call1(id, &append).status, status::SUCCESS);
+    let get = h.call1(id, &support::get(op::GET, b"b"));
+    assert_eq!(
+        (get.status, get.cas, get.value),
+        (status::SUCCESS, 0, b"23".to_vec())
+    );
+    assert_eq!(h.call1(id, &set(0)).status, status::SUCCESS);
     let incr = |cas| {
         Req::new(op::INCR)
             .key(b"b")

@@ -162,6 +162,7 @@ impl Cache {
                 self.stats.get_hits += 1;
                 Outcome::Value {
                     flags: hit.flags,
+                    // `shown_cas`, spelled out: `hit` borrows the store.
                     cas: if self.config.cas_enabled { hit.cas } else { 0 },
                     value: hit.value,
                 }
