@@ -37,11 +37,12 @@ fn scan_digits(digits: &[u8]) -> Option<u64> {
 }
 
 /// `safe_strtoull`: a negative number is strtoull's wrapped value, refused when that reads as
-/// negative in 64 bits (so "-0" is 0, and "-1" is refused).
+/// negative in 64 bits and the token has a minus sign anywhere (so "-0" is 0, "-1" is refused).
 pub fn parse_u64(token: &[u8]) -> Option<u64> {
     let (negative, n) = scan(token)?;
     let value = if negative { n.wrapping_neg() } else { n };
-    (!(negative && (value as i64) < 0)).then_some(value)
+    let refused = (value as i64) < 0 && token.contains(&b'-');
+    (!refused).then_some(value)
 }
 
 /// `safe_strtoul` on a 32-bit field: as `parse_u64`, and the value must fit.
@@ -76,6 +77,9 @@ mod tests {
         assert_eq!(parse_u64(b"12\tjunk"), Some(12));
         assert_eq!(parse_u64(b" "), None);
         assert_eq!(parse_u64(b"3\0x"), Some(3));
+        // memcached looks for a minus sign anywhere in the token once the value reads negative.
+        assert_eq!(parse_u64(b"18446744073709551615\t-"), None);
+        assert_eq!(parse_u64(b"5\t-"), Some(5));
     }
 
     #[test]
