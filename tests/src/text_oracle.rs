@@ -13,13 +13,16 @@ use std::collections::HashMap;
 use crate::text::TextConn;
 use crate::{Kind, Server, trim_padding};
 
+/// A piece of a step's bytes.
 #[derive(Clone, Debug)]
 pub enum Part {
+    /// Sent as they are.
     Bytes(Vec<u8>),
     /// The CAS this server holds for the key (0 when it holds none).
     CasOf(String),
 }
 
+/// How a step's reply ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ending {
     /// A sentinel `mg` follows the step; read up to its answer; the connection stays open.
@@ -28,13 +31,16 @@ pub enum Ending {
     Closes,
 }
 
+/// How two servers' replies to a step are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compare {
+    /// Byte for byte, once normalised.
     Exact,
     /// `stats`: STAT lines then END, values not compared.
     StatShape,
 }
 
+/// One step: bytes sent together, and how their reply is read and compared.
 pub struct Step {
     pub name: String,
     pub parts: Vec<Part>,
@@ -42,6 +48,7 @@ pub struct Step {
     pub compare: Compare,
 }
 
+/// Steps run in order on one connection per server.
 #[derive(Default)]
 pub struct Script {
     pub steps: Vec<Step>,
@@ -106,6 +113,7 @@ impl Script {
     }
 }
 
+/// The command words `Script::command_count` counts.
 pub const COMMANDS: &[&[u8]] = &[
     b"get",
     b"gets",
@@ -197,6 +205,7 @@ impl Side {
         }
     }
 
+    /// A CAS as its order of first appearance on this server (`#0`, `#1`, …).
     pub fn map_cas(&mut self, cas: &str) -> String {
         match cas.parse::<u64>() {
             Ok(v) => {
@@ -292,6 +301,7 @@ impl Side {
     }
 }
 
+/// The number of STAT lines of a `stats` reply, or what is wrong with its shape.
 pub fn stat_shape(reply: &[u8]) -> Result<usize, String> {
     let text = String::from_utf8_lossy(reply);
     let lines: Vec<&str> = text.split("\r\n").collect();
@@ -306,6 +316,7 @@ pub fn stat_shape(reply: &[u8]) -> Result<usize, String> {
     Ok(lines.len() - 2)
 }
 
+/// A reply as text, its middle cut when long, for failure messages.
 pub fn shorten(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     if text.len() > 600 {
