@@ -145,7 +145,7 @@ impl Gen {
 
     fn command(&mut self) -> Vec<Part> {
         let text = |s: String| vec![Part::Bytes(s.into_bytes())];
-        match self.rng.below(16) {
+        match self.rng.below(17) {
             0 => {
                 let cmd = self.pick(&["get", "gets"]);
                 let keys: Vec<&str> = (0..1 + self.rng.below(3)).map(|_| self.key()).collect();
@@ -205,6 +205,19 @@ impl Gen {
             10 | 11 => self.meta_set(),
             12 => self.meta_delete(),
             13 | 14 => self.meta_arithmetic(),
+            15 => {
+                let line = self.pick(&[
+                    "flush_all\r\n",
+                    "flush_all 0 noreply\r\n",
+                    "flush_all -1\r\n",
+                    "verbosity 1\r\n",
+                    "mn\r\n",
+                ]);
+                if line.starts_with("flush_all") {
+                    self.keys = Default::default();
+                }
+                text(line.to_string())
+            }
             _ => {
                 // me with b would be Excluded::Base64EchoOnFreshItem.
                 let i = self.key_index();
