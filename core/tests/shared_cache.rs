@@ -105,6 +105,20 @@ impl<S: Service> System<S> {
                     "VALUE {} {} {} #{order}",
                     parts[1], parts[2], parts[3]
                 ));
+            } else if parts.first() == Some(&"ME") {
+                // `me` shows the CAS as `cas=N`.
+                let mapped: Vec<String> = parts
+                    .iter()
+                    .map(|part| match part.strip_prefix("cas=") {
+                        Some(cas) => {
+                            let cas: u64 = cas.parse().expect("a CAS number");
+                            let next = self.cas_order.len();
+                            format!("cas=#{}", self.cas_order.entry(cas).or_insert(next))
+                        }
+                        None => (*part).to_owned(),
+                    })
+                    .collect();
+                lines.push(mapped.join(" "));
             } else {
                 lines.push(line.to_owned());
             }
@@ -195,7 +209,7 @@ fn request<S>(op: &Op, system: &System<S>) -> Vec<u8> {
         Op::Incr(key, d) => format!("incr {} {d}\r\n", k(key)),
         Op::Decr(key, d) => format!("decr {} {d}\r\n", k(key)),
         Op::Touch(key, e) => format!("touch {} {e}\r\n", k(key)),
-        Op::MetaGet(key) => format!("mg {} v f t s\r\n", k(key)),
+        Op::MetaGet(key) => format!("mg {} v f t s\r\nme {}\r\n", k(key), k(key)),
         Op::MetaSet(key, v) => format!("ms {} {} F3 T0\r\n{v}\r\n", k(key), v.len()),
         Op::MetaArith(key) => format!("ma {} N0 J7 D2 v\r\n", k(key)),
         Op::FlushAll(None) => "flush_all\r\n".to_owned(),

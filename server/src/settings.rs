@@ -73,9 +73,9 @@ impl Options {
             item_size_max: self.max_item_size,
             hash_seed,
             flush_enabled: !self.disable_flush,
-            // -M and -C: `CacheConfig` gains `evictions_enabled` and `cas_enabled` on another
-            // branch; when it is merged they are set here, from `self.disable_evictions` and
-            // `self.disable_cas`. -X (`self.disable_dumping`) joins them with the dump commands.
+            evictions_enabled: !self.disable_evictions,
+            cas_enabled: !self.disable_cas,
+            // -X (`self.disable_dumping`) joins them with the dump commands.
         }
     }
 

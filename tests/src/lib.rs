@@ -6,12 +6,14 @@
 //! - [`server`]: spawning keel or memcached, parsing the ready line, killing on drop;
 //! - [`raw`]: raw sockets with bounded reads (what arrived and how the connection ended), the
 //!   server's RSS from `/proc`, and a small PRNG;
-//! - [`text`]: a text-protocol connection with bounded reads, a bounded tool runner, free ports.
+//! - [`text`]: a text-protocol connection with bounded reads, a bounded tool runner, free ports;
+//! - [`text_oracle`]: running a text stream on keel and memcached and normalising the replies.
 
 pub mod client;
 pub mod raw;
 pub mod server;
 pub mod text;
+pub mod text_oracle;
 
 pub use client::{Client, End, Packet, Request, op, status};
 pub use server::{Kind, Options, Server};

@@ -14,7 +14,7 @@ impl Cache {
         ItemView {
             value: item.value,
             flags: item.flags,
-            cas: item.cas,
+            cas: self.shown_cas(item.cas),
             exptime: item.exptime,
             idle_secs: now_secs.saturating_sub(before.last_access),
             fetched: before.fetched,
@@ -90,6 +90,17 @@ impl Cache {
         Outcome::Item(self.view(id, before, won, now_secs))
     }
 
+    /// `me`: the item as it is; nothing about it changes and nothing is counted.
+    pub(super) fn meta_debug(&mut self, key: &[u8], now_secs: u32) -> Outcome<'_> {
+        match self.store.peek(key, now_secs) {
+            Ok(id) => {
+                let before = self.before(id);
+                Outcome::Item(self.view(id, before, false, now_secs))
+            }
+            Err(_) => Outcome::Failed(Status::KeyNotFound),
+        }
+    }
+
     pub(super) fn meta_delete(
         &mut self,
         key: &[u8],
@@ -102,7 +113,7 @@ impl Cache {
             self.stats.delete_misses += 1;
             return Outcome::Failed(Status::KeyNotFound);
         };
-        if compare_cas.is_some_and(|cas| cas != self.store.item(id).cas) {
+        if compare_cas.is_some_and(|cas| cas != self.shown_cas(self.store.item(id).cas)) {
             self.stats.delete_misses += 1;
             return Outcome::Failed(Status::KeyExists);
         }

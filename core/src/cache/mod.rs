@@ -32,6 +32,12 @@ pub struct CacheConfig {
     pub hash_seed: u64,
     /// memcached `-F` turns FLUSH off (answered with an auth error).
     pub flush_enabled: bool,
+    /// memcached `-M` turns this off: a store that would need to evict answers out of memory
+    /// instead (text `SERVER_ERROR out of memory storing object`, binary `0x82`).
+    pub evictions_enabled: bool,
+    /// memcached `-C` turns this off: every CAS shown is 0, a text `cas` (or `ms` with `C` in set
+    /// or replace mode) always fails, and other commands compare a given CAS against 0.
+    pub cas_enabled: bool,
 }
 
 impl Default for CacheConfig {
@@ -41,6 +47,8 @@ impl Default for CacheConfig {
             item_size_max: 1 << 20,
             hash_seed: 0x6b65_656c_6b65_656c,
             flush_enabled: true,
+            evictions_enabled: true,
+            cas_enabled: true,
         }
     }
 }
@@ -107,6 +115,26 @@ impl Cache {
     /// Panics when the store's accounting disagrees with its contents; for tests and fuzzing.
     pub fn check_invariants(&self) {
         self.store.check_invariants();
+    }
+
+    /// The CAS a client sees for an item: the item's own, or 0 with CAS disabled (`-C`). Items
+    /// keep their internal CAS either way, since a flush tells old items from new ones by it.
+    fn shown_cas(&self, cas: u64) -> u64 {
+        if self.config.cas_enabled { cas } else { 0 }
+    }
+
+    /// memcached's slab chunk maximum (`slab_chunk_max`: half a 1 MiB page, and at most half of
+    /// `-I`). memcached stores bigger items chunked and refuses INCR/DECR on them as "too large
+    /// to be a number", before it looks at the CAS.
+    fn slab_chunk_max(&self) -> usize {
+        (self.config.item_size_max / 2).min(512 << 10)
+    }
+
+    /// Whether memcached would hold this item in chunks (its size counts the CAS only when CAS
+    /// is enabled).
+    fn is_chunked(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        let cas_len = if self.config.cas_enabled { 0 } else { 8 };
+        Store::item_size(key_len, value_len, flags) - cas_len > self.slab_chunk_max()
     }
 
     fn take_cas(&mut self) -> u64 {
@@ -182,7 +210,8 @@ impl Cache {
                 self.stats.get_hits += 1;
                 Outcome::Value {
                     flags: hit.flags,
-                    cas: hit.cas,
+                    // `shown_cas`, spelled out: `hit` borrows the store.
+                    cas: if self.config.cas_enabled { hit.cas } else { 0 },
                     value: hit.value,
                 }
             }
@@ -205,7 +234,7 @@ impl Cache {
                 let item = self.store.item(id);
                 Outcome::Value {
                     flags: item.flags,
-                    cas: item.cas,
+                    cas: self.shown_cas(item.cas),
                     value: item.value,
                 }
             }
@@ -247,6 +276,7 @@ impl Cache {
     }
 
     fn new_meta(&mut self, flags: u32, exptime: u32, new_cas: Option<u64>) -> ItemMeta {
+        let new_cas = new_cas.filter(|_| self.config.cas_enabled);
         let cas = new_cas.unwrap_or_else(|| self.take_cas());
         ItemMeta {
             flags,
@@ -267,6 +297,13 @@ impl Cache {
             binary_key,
             value,
         } = args;
+        // With CAS disabled a given CAS is ignored (memcached's new item cannot hold it), except
+        // by a compare-and-swap proper, which then never matches.
+        let cas = if self.config.cas_enabled || mode == StoreMode::Cas {
+            cas
+        } else {
+            0
+        };
         // A plain SET does not care what it replaces (`insert` reclaims a dead item itself).
         let plain_set = mode == StoreMode::Set && cas == 0;
         let existing = if plain_set {
@@ -286,9 +323,12 @@ impl Cache {
                     self.stats.cas_misses += 1;
                     return Outcome::Failed(Status::KeyNotFound);
                 }
-                Some(id) if self.store.item(id).cas != cas => {
+                Some(id) if !self.config.cas_enabled || self.store.item(id).cas != cas => {
                     let current = self.store.item(id);
-                    if !(invalidate && cas < current.cas) {
+                    // Only a compare-and-swap proper (`ms` in set or replace mode) may store
+                    // over a newer CAS; append and prepend with `I` still need an exact match.
+                    let stale_ok = self.config.cas_enabled && mode == StoreMode::Cas;
+                    if !(stale_ok && invalidate && cas < current.cas) {
                         self.stats.cas_badval += 1;
                         return Outcome::Failed(Status::KeyExists);
                     }
@@ -349,14 +389,18 @@ impl Cache {
         };
         match stored {
             Ok((id, cas)) => {
-                if binary_key {
+                // Append and prepend build a new item that, in memcached, does not carry the
+                // base64 mark (a later plain `mg … k` echoes the key raw).
+                if binary_key && !matches!(mode, StoreMode::Append | StoreMode::Prepend) {
                     self.store.set_binary_key(id);
                 }
                 if let Some((_, token_sent)) = stale_over {
                     self.store.set_stale(id, true);
                     self.store.set_token_sent(id, token_sent);
                 }
-                Outcome::Done { cas }
+                Outcome::Done {
+                    cas: self.shown_cas(cas),
+                }
             }
             Err(status) => Outcome::Failed(status),
         }
@@ -378,7 +422,7 @@ impl Cache {
                 self.stats.delete_misses += 1;
                 Outcome::Failed(Status::KeyNotFound)
             }
-            Ok(id) if cas != 0 && self.store.item(id).cas != cas => {
+            Ok(id) if cas != 0 && self.shown_cas(self.store.item(id).cas) != cas => {
                 Outcome::Failed(Status::KeyExists)
             }
             Ok(id) => {
@@ -431,20 +475,37 @@ impl Cache {
             return Ok((args.initial, id));
         };
         let item = self.store.item(id);
-        // memcached refuses an empty value before it looks at the CAS.
-        if item.value.is_empty() {
+        // memcached refuses an empty value, and one too large to be a number (held in chunks),
+        // before it looks at the CAS.
+        if item.value.is_empty() || self.is_chunked(key.len(), item.value.len(), item.flags) {
             return Err(Status::DeltaBadValue);
         }
-        if args.cas != 0 && item.cas != args.cas {
+        if args.cas != 0 && self.shown_cas(item.cas) != args.cas {
             return Err(Status::KeyExists);
         }
         let current = parse_counter(item.value).ok_or(Status::DeltaBadValue)?;
         let value = counter::apply(args.mode, current, args.delta);
-        let (flags, exptime) = (item.flags, item.exptime);
-        counter::render(value, item.value.len(), &mut self.scratch);
+        let (flags, exptime, old_len) = (item.flags, item.exptime, item.value.len());
+        // memcached rewrites the number in place when it fits, keeping the item's marks (stale,
+        // recache token, fetched, base64 key); a longer number makes a new item without them.
+        let marks = (item.stale, item.token_sent, item.fetched, item.binary_key);
+        counter::render(value, old_len, &mut self.scratch);
+        let in_place = self.scratch.len() == old_len;
         self.count_counter(args.mode, true);
         let meta = self.new_meta(flags, exptime, args.new_cas);
-        Ok((value, self.insert(key, meta, None, now_secs)?))
+        let id = self.insert(key, meta, None, now_secs)?;
+        if in_place {
+            let (stale, token_sent, fetched, binary_key) = marks;
+            self.store.set_stale(id, stale);
+            self.store.set_token_sent(id, token_sent);
+            if fetched {
+                self.store.record_read(id, now_secs);
+            }
+            if binary_key {
+                self.store.set_binary_key(id);
+            }
+        }
+        Ok((value, id))
     }
 }
 
@@ -454,6 +515,7 @@ impl CacheConfig {
             memory_limit: self.memory_limit,
             item_size_max: self.item_size_max,
             hash_seed: self.hash_seed,
+            evictions_enabled: self.evictions_enabled,
         }
     }
 }
@@ -482,10 +544,10 @@ fn write_stats(
         // memcached's names; the server merges them into memcached's order.
         StatGroup::Settings => {
             sink.stat("maxbytes", &config.memory_limit);
-            // -M and -C reach the cache as `CacheConfig::{evictions_enabled, cas_enabled}`
-            // (another branch); these two lines read them once that is merged.
-            sink.stat("evictions", &"on");
-            sink.stat("cas_enabled", &"yes");
+            let on_off = |on| if on { "on" } else { "off" };
+            let yes_no = |yes| if yes { "yes" } else { "no" };
+            sink.stat("evictions", &on_off(config.evictions_enabled));
+            sink.stat("cas_enabled", &yes_no(config.cas_enabled));
             sink.stat("item_size_max", &config.item_size_max);
             sink.stat(
                 "flush_enabled",
@@ -594,6 +656,7 @@ impl Service for Cache {
                 recache,
                 no_update,
             } => self.meta_get(key, ttl, vivify, recache, no_update, now_secs),
+            Command::MetaDebug { key } => self.meta_debug(key, now_secs),
             Command::MetaDelete {
                 key,
                 compare_cas,
@@ -641,7 +704,7 @@ impl Service for Cache {
                 match self.counter(key, args, now_secs) {
                     Ok((value, id)) => Outcome::Counter {
                         value,
-                        cas: self.store.item(id).cas,
+                        cas: self.shown_cas(self.store.item(id).cas),
                     },
                     Err(status) => Outcome::Failed(status),
                 }

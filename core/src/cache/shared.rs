@@ -205,7 +205,8 @@ fn lock(cache: &Mutex<Cache>) -> MutexGuard<'_, Cache> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The key a data command works on; `None` for FLUSH, which works on every shard.
+/// The key a data command works on; `None` for FLUSH, which works on every shard, and for the
+/// protocol-level commands that never reach a service. No catch-all: a new command must say.
 fn key_of<'c>(command: &Command<'c>) -> Option<&'c [u8]> {
     match *command {
         Command::Get { key, .. }
@@ -215,10 +216,18 @@ fn key_of<'c>(command: &Command<'c>) -> Option<&'c [u8]> {
         | Command::Delete { key, .. }
         | Command::Counter { key, .. }
         | Command::MetaGet { key, .. }
+        | Command::MetaDebug { key }
         | Command::MetaStore { key, .. }
         | Command::MetaDelete { key, .. }
         | Command::MetaArithmetic { key, .. } => Some(key),
-        _ => None,
+        Command::Flush { .. }
+        | Command::Noop
+        | Command::Version
+        | Command::Quit { .. }
+        | Command::Stat { .. }
+        | Command::Verbosity { .. }
+        | Command::SaslListMechs
+        | Command::SaslAuth { .. } => None,
     }
 }
 

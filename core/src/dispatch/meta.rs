@@ -67,20 +67,30 @@ impl<S: Service> Dispatch<'_, S> {
         len: usize,
         out: &mut Vec<u8>,
     ) -> bool {
-        let error = if flags.mode.is_some_and(|m| store_mode(m).is_none()) {
+        let mut key_buf = std::mem::take(self.bytes);
+        let key = decode_key(tokens.at(1), flags.base64_key, &mut key_buf);
+        let error = if key.is_none() {
+            // memcached decodes the key while it reads the flags, before anything else.
+            Some("CLIENT_ERROR error decoding key")
+        } else if flags.mode.is_some_and(|m| store_mode(m).is_none()) {
             Some("CLIENT_ERROR invalid mode for ms M token")
         } else if tokens.as_slice()[3..]
             .iter()
             .any(|t| t[0] == b'O' && t.len() > MAX_OPAQUE_LEN)
         {
             Some(OPAQUE_TOO_LONG)
-        } else if !self.admits(tokens.at(1).len(), len, flags.client_flags) {
-            let mode = flags.mode.and_then(store_mode).unwrap_or(StoreMode::Set);
-            self.service.reject_too_large(mode, tokens.at(1), self.now);
+        } else if let Some(key) =
+            key.filter(|k| !self.admits(k.bytes.len(), len, flags.client_flags))
+        {
+            // memcached's ms drops the item under the (decoded) key whatever the mode, so no
+            // stale value outlives a refused store: the drop is asked for as a SET's.
+            self.service
+                .reject_too_large(StoreMode::Set, key.bytes, self.now);
             Some("SERVER_ERROR object too large for cache")
         } else {
             None
         };
+        *self.bytes = key_buf;
         if let Some(line) = error {
             out.extend_from_slice(line.as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -106,9 +116,12 @@ impl<S: Service> Dispatch<'_, S> {
         let now = self.now.as_secs();
         match self.service.execute(&command, self.now) {
             Outcome::Item(item) => {
+                // A key asked for in base64 is echoed in base64; so is one stored that way
+                // (memcached only looks at the item, and echoes a key decoded from `b` raw when
+                // the item was not stored by `ms … b`, which can put a newline in the reply).
                 let key = &Key {
                     bytes: key.bytes,
-                    binary: item.binary_key,
+                    binary: item.binary_key || key.binary,
                 };
                 if f.value {
                     let _ = write!(out, "VA {}", item.value.len());
@@ -326,18 +339,12 @@ impl<S: Service> Dispatch<'_, S> {
             out.extend_from_slice(b"CLIENT_ERROR bad command line format\r\n");
             return;
         };
-        let command = Command::MetaGet {
-            key: key.bytes,
-            ttl: None,
-            vivify: None,
-            recache: None,
-            no_update: true,
-        };
+        let command = Command::MetaDebug { key: key.bytes };
         let now = self.now.as_secs();
         match self.service.execute(&command, self.now) {
             Outcome::Item(item) => {
                 out.extend_from_slice(b"ME ");
-                if item.binary_key {
+                if item.binary_key || key.binary {
                     base64::encode(key.bytes, out);
                 } else {
                     out.extend_from_slice(key.bytes);

@@ -100,6 +100,11 @@ pub enum Command<'a> {
         recache: Option<u32>,
         no_update: bool,
     },
+    /// `me`: the item's state for debugging, read without touching it (no fetched mark, no
+    /// recache token, no statistics).
+    MetaDebug {
+        key: &'a [u8],
+    },
     /// `ms`: a store with a compare CAS (`C`), an explicit new CAS (`E`), and invalidation (`I`:
     /// a CAS older than the item's still stores, marked stale).
     MetaStore {

@@ -12,6 +12,9 @@
 //! just behind the hand: an item never found is evicted when the hand next comes round, a
 //! found one survives one more turn.
 //!
+//! With evictions disabled (memcached `-M`) only the free list and new pages are tried; past
+//! them the insert fails with `OutOfMemory`.
+//!
 //! Like memcached without its slab automover, a class keeps the pages it got while memory
 //! was free; only page-less classes and large items take memory from others.
 
@@ -47,6 +50,9 @@ impl Store {
             if self.mem.try_add_page(class) {
                 continue;
             }
+            if !self.evictions_enabled {
+                return Err(StoreError::OutOfMemory);
+            }
             if let Some(raw) = self
                 .mem
                 .slabs
@@ -78,6 +84,9 @@ impl Store {
     /// Evicts until `len` more bytes fit under the limit, and reserves them for a large item.
     pub(super) fn make_room(&mut self, len: usize, live: Liveness) -> Result<(), StoreError> {
         while !self.mem.try_reserve_large(len) {
+            if !self.evictions_enabled {
+                return Err(StoreError::OutOfMemory);
+            }
             if self.mem.large.bytes() + self.headroom() >= len && self.evict_large(live) {
                 continue;
             }
@@ -97,6 +106,10 @@ impl Store {
     /// first) and large items until at least `want` bytes are returned or nothing is left.
     /// Returns the bytes given back.
     pub fn release_memory(&mut self, want: usize, now: u32) -> usize {
+        if !self.evictions_enabled {
+            // -M: items are never evicted, not even for another shard.
+            return 0;
+        }
         let live = self.liveness(now);
         let page_size = self.mem.slabs.page_size();
         let mut released = 0;

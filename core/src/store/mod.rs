@@ -51,6 +51,9 @@ pub struct StoreConfig {
     pub item_size_max: usize,
     /// Seed of the index's hash; randomise it to resist hash flooding.
     pub hash_seed: u64,
+    /// With evictions off (memcached `-M`), an insert that would need to evict fails with
+    /// `OutOfMemory` instead.
+    pub evictions_enabled: bool,
 }
 
 impl StoreConfig {
@@ -169,6 +172,7 @@ pub struct Store {
     index: Index,
     mem: Memory,
     item_size_max: usize,
+    evictions_enabled: bool,
     /// None until the first flush, so that no cas value is dead before one.
     flush_threshold: Option<u64>,
     curr_items: u64,
@@ -216,6 +220,7 @@ impl Store {
             index: Index::new(config.hash_seed),
             mem: Memory::new(budget, page_size),
             item_size_max: config.item_size_max,
+            evictions_enabled: config.evictions_enabled,
             flush_threshold: None,
             curr_items: 0,
             total_items: 0,

@@ -15,6 +15,7 @@ fn store(memory_limit: usize) -> Store {
         memory_limit,
         item_size_max: MIB,
         hash_seed: 0x5eed,
+        evictions_enabled: true,
     })
 }
 

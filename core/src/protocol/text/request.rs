@@ -9,6 +9,18 @@ use crate::protocol::{CounterMode, MAX_KEY_LEN, StoreMode};
 
 pub const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
 
+/// The largest data length memcached accepts on a command line (`INT_MAX - 2`: the length plus
+/// its "\r\n" must fit an int). Anything longer is a malformed line, answered at once; shorter
+/// ones over the item size limit are refused and their data swallowed.
+pub const MAX_DATA_LEN: usize = i32::MAX as usize - 2;
+
+/// A storage command's data length token, or `None` (memcached's bad command line format).
+fn data_len(token: &[u8]) -> Option<usize> {
+    parse_i32(token)
+        .and_then(|l| usize::try_from(l).ok())
+        .filter(|&l| l <= MAX_DATA_LEN)
+}
+
 /// A text exptime as the binary protocol's: memcached maps any negative value to an absolute time
 /// long past (EXPTIME_TO_POSITIVE_TIME), so the item is dead at once.
 pub fn text_exptime(t: i32) -> u32 {
@@ -256,7 +268,7 @@ fn store(t: Tokens<'_>, mode: StoreMode, with_cas: bool, noreply: bool) -> TextR
         return reply_noreply(BAD_FORMAT, noreply);
     }
     let (Some(flags), Some(exptime), Some(len)) =
-        (parse_u32(t.at(2)), parse_i32(t.at(3)), parse_i32(t.at(4)))
+        (parse_u32(t.at(2)), parse_i32(t.at(3)), data_len(t.at(4)))
     else {
         return reply_noreply(BAD_FORMAT, noreply);
     };
@@ -267,9 +279,6 @@ fn store(t: Tokens<'_>, mode: StoreMode, with_cas: bool, noreply: bool) -> TextR
         }
     } else {
         0
-    };
-    let Ok(len) = usize::try_from(len) else {
-        return reply_noreply(BAD_FORMAT, noreply);
     };
     TextRequest::Store {
         mode,
@@ -317,7 +326,7 @@ fn parse_meta(which: u8, t: Tokens<'_>) -> TextRequest<'_> {
         if ntokens > MAX_META_TOKENS {
             return reply("CLIENT_ERROR options flags too long");
         }
-        match parse_i32(t.at(2)).and_then(|l| usize::try_from(l).ok()) {
+        match data_len(t.at(2)) {
             Some(l) => len = l,
             None => return reply(BAD_FORMAT),
         }
@@ -368,6 +377,27 @@ mod tests {
         assert_eq!(line_of(parse_line(b"bogus")), Some("ERROR"));
         assert_eq!(line_of(parse_line(b"set a 0 0")), Some("ERROR"));
         assert_eq!(line_of(parse_line(b"set a 0 0 -1")), Some(BAD_FORMAT));
+        // memcached's INT_MAX - 2 bound: longer is a malformed line, not a too-large value.
+        assert_eq!(
+            line_of(parse_line(b"set a 0 0 2147483647")),
+            Some(BAD_FORMAT)
+        );
+        assert_eq!(
+            line_of(parse_line(b"set a 0 0 2147483646")),
+            Some(BAD_FORMAT)
+        );
+        assert!(matches!(
+            parse_line(b"set a 0 0 2147483645"),
+            TextRequest::Store {
+                len: MAX_DATA_LEN,
+                ..
+            }
+        ));
+        assert_eq!(line_of(parse_line(b"ms a 2147483646 T0")), Some(BAD_FORMAT));
+        assert_eq!(
+            line_of(parse_line(b"cas a 0 0 2147483647 1")),
+            Some(BAD_FORMAT)
+        );
         assert_eq!(
             line_of(parse_line(b"incr a x")),
             Some("CLIENT_ERROR invalid numeric delta argument")
