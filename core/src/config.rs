@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::auth::Credentials;
+use crate::text_auth::SharedCredentials;
 
 /// Which protocols a connection may speak (memcached `-B`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,6 +39,10 @@ pub struct Config {
     pub read_timeout: Option<Duration>,
     /// SASL PLAIN users (memcached `-S`); `None` leaves every connection authenticated.
     pub sasl: Option<Credentials>,
+    /// Text-protocol authentication (memcached `-Y`): every text connection must first send
+    /// `set <any> <flags> <exptime> <bytes>` with `user password` as its data. It makes every
+    /// connection text, whatever `protocol` says. `None` leaves connections authenticated.
+    pub text_auth: Option<SharedCredentials>,
 }
 
 impl Default for Config {
@@ -52,6 +57,7 @@ impl Default for Config {
             protocol: ProtocolMode::Auto,
             read_timeout: Some(Duration::from_secs(30)),
             sasl: None,
+            text_auth: None,
         }
     }
 }

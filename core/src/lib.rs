@@ -25,6 +25,7 @@ mod server;
 mod service;
 mod stats;
 pub mod store;
+pub mod text_auth;
 mod time;
 
 pub use auth::Credentials;
@@ -36,4 +37,5 @@ pub use output::{AcceptError, CloseReason, Interest, Output};
 pub use server::Server;
 pub use service::{ItemView, Outcome, Service, StatGroup, StatSink};
 pub use stats::ServerStats;
+pub use text_auth::SharedCredentials;
 pub use time::{Timestamp, earliest};
