@@ -50,6 +50,10 @@ pub struct Options {
     /// SASL password file, lines of user:password (default: $MEMCACHED_SASL_PWDB)
     #[arg(long, value_name = "FILE", env = "MEMCACHED_SASL_PWDB")]
     pub sasl_pwdb: Option<std::path::PathBuf>,
+    /// Text-protocol authentication: a file of user:password lines; a client first sends
+    /// `set <any> 0 0 <len>` with `user password` as data. Text only. SIGHUP rereads the file.
+    #[arg(short = 'Y', long, value_name = "FILE")]
+    pub auth_file: Option<std::path::PathBuf>,
     /// Refuse FLUSH commands
     #[arg(short = 'F', long)]
     pub disable_flush: bool,

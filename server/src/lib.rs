@@ -7,6 +7,7 @@
 //! - `spawn(options)` runs a server on its own thread for in-process tests: it returns once the
 //!   listener is bound, with the address; `Running::stop` shuts it down gracefully and joins it.
 
+mod auth_file;
 mod cli;
 mod clock;
 mod entropy;

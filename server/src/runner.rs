@@ -2,19 +2,20 @@
 //! the caller's thread, `spawn` on a thread of its own for in-process tests.
 
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use keel_core::{Cache, Server, Timestamp};
+use keel_core::{Cache, Server, SharedCredentials, Timestamp};
 use keel_driver_mio::MioDriver;
 use keel_driver_poll::PollDriver;
 
+use crate::auth_file::AuthFile;
 use crate::cli::{DriverKind, Options};
 use crate::clock::WallClock;
 use crate::entropy::hash_seed;
 use crate::error::Error;
-use crate::limits;
+use crate::{limits, signals};
 
 /// How long shutdown keeps flushing pending output before dropping what is left.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -57,6 +58,15 @@ pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) ->
     let addr = options.listen_addr()?;
     let mut config = options.core_config();
     config.sasl = options.sasl_credentials()?;
+    let text_users = options.text_auth_credentials()?.map(SharedCredentials::new);
+    config.text_auth = text_users.clone();
+    // Held until the server stops: SIGHUP rereads the -Y file while it runs.
+    let _reload_auth_file = text_users.zip(options.auth_file.clone()).map(|(users, path)| {
+        let file = AuthFile::new(path, users);
+        let reload: signals::Reload = Arc::new(move || file.reload_and_log());
+        signals::on_hangup(&reload);
+        reload
+    });
     let seed = hash_seed().map_err(Error::Entropy)?;
     limits::ensure_nofile(u64::from(options.conn_limit) + limits::HEADROOM);
     let clock = WallClock::start();
