@@ -83,7 +83,10 @@ mod tests {
         assert!(worker.verify(b"bob", b"pw two"));
         assert_eq!(worker, shared);
         assert_ne!(worker, SharedCredentials::new(users(&[])));
-        assert_eq!(format!("{worker:?}"), "SharedCredentials(Credentials(2 users))");
+        assert_eq!(
+            format!("{worker:?}"),
+            "SharedCredentials(Credentials(2 users))"
+        );
     }
 
     #[test]

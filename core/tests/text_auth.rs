@@ -83,9 +83,17 @@ fn a_good_token_is_stored_nowhere_and_opens_the_protocol() {
     let mut h = harness();
     let id = h.accept();
     assert_eq!(call(&mut h, id, &auth("alice s3cret")), b"STORED\r\n");
-    assert_eq!(call(&mut h, id, b"get auth\r\n"), b"END\r\n", "nothing stored");
     assert_eq!(
-        call(&mut h, id, b"set auth 0 0 12\r\nalice s3cret\r\nget auth\r\n"),
+        call(&mut h, id, b"get auth\r\n"),
+        b"END\r\n",
+        "nothing stored"
+    );
+    assert_eq!(
+        call(
+            &mut h,
+            id,
+            b"set auth 0 0 12\r\nalice s3cret\r\nget auth\r\n"
+        ),
         b"STORED\r\nVALUE auth 0 12\r\nalice s3cret\r\nEND\r\n",
         "once authenticated, set is a set"
     );
@@ -173,7 +181,10 @@ fn the_token_waits_for_its_bytes_and_may_arrive_in_pieces() {
     assert_eq!(call(&mut h, id, b"set x 0 0 12\r\n"), b"");
     assert_eq!(call(&mut h, id, b"alice s3"), b"");
     assert_eq!(call(&mut h, id, b"cret\r"), b"");
-    assert_eq!(call(&mut h, id, b"\nversion\r\n"), b"STORED\r\nVERSION 1.6.18\r\n");
+    assert_eq!(
+        call(&mut h, id, b"\nversion\r\n"),
+        b"STORED\r\nVERSION 1.6.18\r\n"
+    );
 }
 
 #[test]
@@ -181,7 +192,11 @@ fn the_token_is_bounded() {
     let mut h = harness();
     let id = h.accept();
     let exact = format!("alice {}", "x".repeat(MAX_TOKEN_LEN - 6));
-    assert_eq!(call(&mut h, id, &auth(&exact)), FAILURE, "16 KiB is allowed");
+    assert_eq!(
+        call(&mut h, id, &auth(&exact)),
+        FAILURE,
+        "16 KiB is allowed"
+    );
     let line = format!("set x 0 0 {}\r\n", MAX_TOKEN_LEN + 1);
     assert_eq!(call(&mut h, id, line.as_bytes()), TOO_LONG);
     assert_eq!(h.close_reason(id), Some(CloseReason::Unauthenticated));
@@ -194,7 +209,11 @@ fn the_token_is_bounded() {
 fn a_long_line_without_newline_closes_silently() {
     let mut h = harness();
     let id = h.accept();
-    assert_eq!(call(&mut h, id, &[b'x'; 2048]), b"", "2048 bytes may still be a line");
+    assert_eq!(
+        call(&mut h, id, &[b'x'; 2048]),
+        b"",
+        "2048 bytes may still be a line"
+    );
     assert_eq!(h.close_reason(id), None);
     assert_eq!(call(&mut h, id, b"x"), b"");
     assert_eq!(h.close_reason(id), Some(CloseReason::LineTooLong));
@@ -202,7 +221,11 @@ fn a_long_line_without_newline_closes_silently() {
 
 #[test]
 fn auth_makes_every_connection_text() {
-    for protocol in [ProtocolMode::Auto, ProtocolMode::Binary, ProtocolMode::Ascii] {
+    for protocol in [
+        ProtocolMode::Auto,
+        ProtocolMode::Binary,
+        ProtocolMode::Ascii,
+    ] {
         let mut h = harness_with(&SharedCredentials::new(users()), protocol);
         let id = h.accept();
         assert_eq!(call(&mut h, id, &auth("alice s3cret")), b"STORED\r\n");
@@ -224,7 +247,10 @@ fn a_reload_reaches_every_server_sharing_the_users() {
         assert_eq!(call(h, id, &auth("alice new")), b"STORED\r\n");
     }
     // An authenticated connection stays so.
-    assert_eq!(call(&mut one, before, b"version\r\n"), b"VERSION 1.6.18\r\n");
+    assert_eq!(
+        call(&mut one, before, b"version\r\n"),
+        b"VERSION 1.6.18\r\n"
+    );
 }
 
 /// Pieces of auth traffic, well-formed and not.

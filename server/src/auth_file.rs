@@ -70,7 +70,10 @@ mod tests {
         let err = file.reload().unwrap_err().to_string();
         assert_eq!(
             err,
-            format!("auth file {}: line 1: expected user:password", path.display())
+            format!(
+                "auth file {}: line 1: expected user:password",
+                path.display()
+            )
         );
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(file.reload(), Err(Error::AuthFileRead { .. })));

@@ -61,12 +61,14 @@ pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) ->
     let text_users = options.text_auth_credentials()?.map(SharedCredentials::new);
     config.text_auth = text_users.clone();
     // Held until the server stops: SIGHUP rereads the -Y file while it runs.
-    let _reload_auth_file = text_users.zip(options.auth_file.clone()).map(|(users, path)| {
-        let file = AuthFile::new(path, users);
-        let reload: signals::Reload = Arc::new(move || file.reload_and_log());
-        signals::on_hangup(&reload);
-        reload
-    });
+    let _reload_auth_file = text_users
+        .zip(options.auth_file.clone())
+        .map(|(users, path)| {
+            let file = AuthFile::new(path, users);
+            let reload: signals::Reload = Arc::new(move || file.reload_and_log());
+            signals::on_hangup(&reload);
+            reload
+        });
     let seed = hash_seed().map_err(Error::Entropy)?;
     limits::ensure_nofile(u64::from(options.conn_limit) + limits::HEADROOM);
     let clock = WallClock::start();

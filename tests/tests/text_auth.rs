@@ -214,8 +214,15 @@ fn sighup_reloads_the_file(kind: Kind) {
         std::fs::write(&file, "no colon\n").unwrap();
         server.signal(libc::SIGHUP);
         let deadline = Instant::now() + WAIT;
-        while !server.log_tail().contains("keeping the users loaded before") {
-            assert!(Instant::now() < deadline, "no warning: {}", server.log_tail());
+        while !server
+            .log_tail()
+            .contains("keeping the users loaded before")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no warning: {}",
+                server.log_tail()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut c = Raw::connect(server.port).unwrap();
@@ -230,7 +237,11 @@ server_tests!(sighup_reloads_the_file: mio, poll, memcached);
 /// and a token announced over 16 KiB is refused at once and the connection closed.
 fn deliberate_differences(kind: Kind) {
     let dir = TempDir::new("diff");
-    let server = start(kind, &dir.file("users", "carol:pass word\nalice:s3cret\n"), &[]);
+    let server = start(
+        kind,
+        &dir.file("users", "carol:pass word\nalice:s3cret\n"),
+        &[],
+    );
     let mut c = Raw::connect(server.port).unwrap();
     assert_eq!(call(&mut c, &auth("carol pass")), FAILURE);
     assert_eq!(call(&mut c, &auth("alice s3cret extra")), FAILURE);
@@ -251,7 +262,10 @@ fn deliberate_differences(kind: Kind) {
     ]
     .concat();
     let (reply, _) = c.collect_until(WAIT, |r| r.len() >= expected.len());
-    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(&expected));
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        String::from_utf8_lossy(&expected)
+    );
 
     let mut c = Raw::connect(server.port).unwrap();
     c.send(b"set x 0 0 16385\r\n").unwrap();
@@ -366,5 +380,8 @@ fn startup_errors_are_one_line_and_exit_1() {
     assert!(line.contains("cannot read auth file"), "{line}");
     let secret = dir.file("secret", "alice:TopSecret\ngarbage\n");
     let line = startup_error(&["-Y", secret.to_str().unwrap()]);
-    assert!(line.contains("line 2") && !line.contains("TopSecret"), "{line}");
+    assert!(
+        line.contains("line 2") && !line.contains("TopSecret"),
+        "{line}"
+    );
 }

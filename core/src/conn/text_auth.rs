@@ -5,8 +5,8 @@
 //! stored. Unlike memcached 1.6.18, the token is bounded (as 1.6.42 bounds it), and each request
 //! gets its own reply even when pipelined (1.6.18 overwrites a pending error line with the next).
 
-use super::process::Step;
 use super::Connection;
+use super::process::Step;
 use crate::dispatch::Dispatch;
 use crate::output::CloseReason;
 use crate::protocol::text::{MAX_LINE_LEN, Tokens, parse_u32};
