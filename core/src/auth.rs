@@ -1,4 +1,5 @@
-//! SASL PLAIN authentication against a list of users (memcached's `-S` with a password database):
+//! Authentication against a list of users: SASL PLAIN (memcached's `-S` with a password database)
+//! and the text protocol's tokens (memcached's `-Y`), which read the same `user:password` format:
 //! parsing the database text and checking credentials in constant time. Reading the file is the
 //! server's job; the core only sees its contents.
 
@@ -73,6 +74,13 @@ impl Credentials {
         if !authzid.is_empty() && authzid != user {
             return false;
         }
+        self.verify(user, password)
+    }
+
+    /// Checks a user and password. Every user's password is compared in full whatever matches,
+    /// so the time taken says nothing about which byte differed; the number of users is not
+    /// bounded (memcached's `-Y` file stops at 8).
+    pub fn verify(&self, user: &[u8], password: &[u8]) -> bool {
         let mut ok = false;
         for (u, p) in &self.users {
             ok |= u.as_slice() == user && constant_time_eq(p, password);

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::auth::Credentials;
+use crate::text_auth::SharedCredentials;
 
 /// Which protocols a connection may speak (memcached `-B`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,6 +52,10 @@ pub struct Config {
     pub listen: String,
     /// The listen backlog (memcached `-b`), reported as `tcp_backlog`.
     pub listen_backlog: i32,
+    /// Text-protocol authentication (memcached `-Y`): every text connection must first send
+    /// `set <any> <flags> <exptime> <bytes>` with `user password` as its data. It makes every
+    /// connection text, whatever `protocol` says. `None` leaves connections authenticated.
+    pub text_auth: Option<SharedCredentials>,
 }
 
 impl Default for Config {
@@ -70,6 +75,7 @@ impl Default for Config {
             tcp_port: 11211,
             listen: "127.0.0.1".to_owned(),
             listen_backlog: 1024,
+            text_auth: None,
         }
     }
 }

@@ -27,6 +27,7 @@ mod service;
 mod stats;
 pub mod store;
 mod sync;
+pub mod text_auth;
 mod time;
 
 pub use auth::Credentials;
@@ -39,4 +40,5 @@ pub use output::{AcceptError, CloseReason, Interest, Output};
 pub use server::Server;
 pub use service::{ItemView, Outcome, Service, StatGroup, StatSink};
 pub use stats::ServerStats;
+pub use text_auth::SharedCredentials;
 pub use time::{Timestamp, earliest};

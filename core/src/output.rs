@@ -25,7 +25,8 @@ pub enum CloseReason {
     IdleTimeout,
     /// Part of a request sat unfinished for longer than the read timeout.
     ReadTimeout,
-    /// A command before SASL authentication (answered with an auth error first).
+    /// A command before authentication (SASL: answered with an auth error first), or a `-Y`
+    /// token announced too long (answered first).
     Unauthenticated,
     /// The request stream cannot be parsed; memcached's error reply (if any) went out first.
     Protocol(FrameError),

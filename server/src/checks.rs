@@ -50,10 +50,6 @@ impl Options {
             (self.unix_socket.is_some(), "-s (UNIX socket)"),
             (self.enable_ssl, "-Z (TLS)"),
             (tls_option, "-o ssl_* (TLS)"),
-            (
-                self.auth_file.is_some(),
-                "-Y (text-protocol authentication)",
-            ),
             (self.memory_file.is_some(), "-e (restartable memory file)"),
         ];
         match refused.iter().find(|(given, _)| *given) {
@@ -138,7 +134,6 @@ mod tests {
             &["-s", "/tmp/m.sock"][..],
             &["-Z"],
             &["-o", "ssl_key=k.pem"],
-            &["-Y", "auth"],
             &["-e", "/dev/shm/m"],
         ] {
             let e = check(args).unwrap_err();

@@ -55,4 +55,12 @@ pub enum Error {
     OneListener(String),
     #[error("failed to daemonize: {0}")]
     Daemonize(#[source] io::Error),
+    #[error("-Y (text-protocol authentication) works with the text protocol only; drop -B binary")]
+    AuthFileNeedsText,
+    #[error("-Y and -S cannot be used together: -Y authenticates text, -S binary connections")]
+    AuthFileWithSasl,
+    #[error("cannot read auth file {path}: {source}")]
+    AuthFileRead { path: PathBuf, source: io::Error },
+    #[error("auth file {path}: {source}")]
+    AuthFileFormat { path: PathBuf, source: PwdbError },
 }

@@ -8,6 +8,7 @@
 //! - `spawn(options)` runs a server on its own thread for in-process tests: it returns once the
 //!   listener is bound, with the address; `Running::stop` shuts it down gracefully and joins it.
 
+mod auth_file;
 mod checks;
 mod cli;
 mod clock;

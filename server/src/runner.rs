@@ -8,15 +8,18 @@ use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use keel_core::{Cache, Config, Server, Service, SharedCache, Timestamp, WorkerGroup};
+use keel_core::{
+    Cache, Config, Server, Service, SharedCache, SharedCredentials, Timestamp, WorkerGroup,
+};
 use keel_driver_common::{DriverOptions, Inbox, Spreader};
 
+use crate::auth_file::AuthFile;
 use crate::cli::Options;
 use crate::clock::WallClock;
 use crate::entropy::hash_seed;
 use crate::error::Error;
-use crate::limits;
 use crate::worker::{Worker, WorkerHandle};
+use crate::{limits, signals};
 
 /// How long shutdown keeps flushing pending output before dropping what is left.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -44,6 +47,17 @@ pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) ->
     let addr = options.listen_addr()?;
     let mut config = options.core_config();
     config.sasl = options.sasl_credentials()?;
+    let text_users = options.text_auth_credentials()?.map(SharedCredentials::new);
+    config.text_auth = text_users.clone();
+    // Held until the server stops: SIGHUP rereads the -Y file while it runs.
+    let _reload_auth_file = text_users
+        .zip(options.auth_file.clone())
+        .map(|(users, path)| {
+            let file = AuthFile::new(path, users);
+            let reload: signals::Reload = Arc::new(move || file.reload_and_log());
+            signals::on_hangup(&reload);
+            reload
+        });
     let seed = hash_seed().map_err(Error::Entropy)?;
     limits::ensure_nofile(u64::from(options.conn_limit) + limits::HEADROOM);
     let cache = options.cache_config(seed);

@@ -21,6 +21,8 @@ impl Options {
             verbosity: u32::from(self.verbose),
             read_timeout: (self.read_timeout > 0).then(|| Duration::from_secs(self.read_timeout)),
             protocol: match self.protocol {
+                // memcached's -Y makes every connection text.
+                _ if self.auth_file.is_some() => ProtocolMode::Ascii,
                 ProtocolKind::Auto => ProtocolMode::Auto,
                 ProtocolKind::Binary => ProtocolMode::Binary,
                 ProtocolKind::Ascii => ProtocolMode::Ascii,
@@ -64,6 +66,21 @@ impl Options {
                 path: path.clone(),
                 source,
             })
+    }
+
+    /// The `-Y` users, read from the auth file. memcached refuses `-Y` with `-B binary`; keel
+    /// refuses it with `-S` as well (memcached would silently drop SASL).
+    pub fn text_auth_credentials(&self) -> Result<Option<Credentials>, Error> {
+        let Some(path) = &self.auth_file else {
+            return Ok(None);
+        };
+        if self.protocol == ProtocolKind::Binary {
+            return Err(Error::AuthFileNeedsText);
+        }
+        if self.enable_sasl {
+            return Err(Error::AuthFileWithSasl);
+        }
+        crate::auth_file::load(path).map(Some)
     }
 
     /// The cache's settings, with a hash seed chosen by the caller (at random, in `run`).

@@ -167,8 +167,8 @@ fn keel_refusals_are_one_line() {
             "-s (UNIX socket) is not supported yet",
         ),
         (
-            &["-Y", "/tmp/auth"],
-            "-Y (text-protocol authentication) is not supported yet",
+            &["-Y", "/nonexistent/keel-auth"],
+            "cannot read auth file /nonexistent/keel-auth",
         ),
         (
             &["-e", "/dev/shm/keel"],

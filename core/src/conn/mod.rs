@@ -4,6 +4,7 @@
 mod binary;
 mod process;
 mod text;
+mod text_auth;
 
 pub(crate) use process::process;
 
@@ -78,7 +79,7 @@ pub(crate) struct Connection {
     pub(crate) last_active: Timestamp,
     /// When the unfinished request now in progress started arriving.
     pub(crate) partial_since: Option<Timestamp>,
-    /// SASL: whether the connection has authenticated (always true without SASL).
+    /// SASL or `-Y`: whether the connection has authenticated (always true without either).
     pub(crate) authenticated: bool,
     /// A `Transmit` for this connection is queued and not yet answered by a full drain.
     pub(crate) transmit_queued: bool,

@@ -61,6 +61,8 @@ pub(crate) fn process<S: Service>(
                 let proto = match d.config.protocol {
                     // SASL is a binary-protocol feature: memcached refuses text while it is on.
                     _ if d.config.sasl.is_some() => Proto::Binary,
+                    // So is `-Y` a text-protocol one: memcached makes every connection text.
+                    _ if d.config.text_auth.is_some() => Proto::Text,
                     ProtocolMode::Binary => Proto::Binary,
                     ProtocolMode::Ascii => Proto::Text,
                     ProtocolMode::Auto if first == REQUEST_MAGIC => Proto::Binary,

@@ -25,6 +25,9 @@ fn line_limit(buf: &[u8]) -> usize {
 const MAX_MULTIGET_LINE_LEN: usize = 1 << 20;
 
 pub(crate) fn step<S: Service>(conn: &mut Connection, buf: &[u8], d: &mut Dispatch<'_, S>) -> Step {
+    if !conn.authenticated {
+        return super::text_auth::step(conn, buf, d);
+    }
     let nl = buf.iter().position(|&b| b == b'\n');
     // The limit applies to the line before its "\n", however the bytes were split into reads.
     let line_so_far = nl.unwrap_or(buf.len());

@@ -4,6 +4,7 @@
 mod binary;
 mod meta;
 mod text;
+mod text_auth;
 
 pub(crate) use text::MultiGet;
 

@@ -153,7 +153,12 @@ impl<S: Service> Server<S> {
         }
         Ok(self
             .conns
-            .insert(Connection::new(now, self.config.sasl.is_none())))
+            .insert(Connection::new(now, self.authenticated_at_start())))
+    }
+
+    /// A new connection starts authenticated unless SASL (`-S`) or text tokens (`-Y`) are on.
+    fn authenticated_at_start(&self) -> bool {
+        self.config.sasl.is_none() && self.config.text_auth.is_none()
     }
 
     /// Bytes read from the connection. Every complete request among them (and among bytes kept
