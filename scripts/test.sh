@@ -94,6 +94,14 @@ if [ "$status" -ne 0 ]; then
 fi
 record "cargo test: ok ($passed passed, $failed failed)"
 
+# The workers default to -t 4 everywhere above; the binary and text oracles, the real-client
+# suites and the concurrency-free limits run again on a single worker (the plain cache).
+log "cargo test -p keel-tests (oracles, clients, limits) with KEEL_TEST_THREADS=1"
+KEEL_TEST_THREADS=1 cargo test -p keel-tests --test oracle --test text_oracle --test text_differential \
+    --test third_party_tools --test limits --test limits_socket 2>&1 | tee "$cargo_log"
+grep -E '^test result:' "$cargo_log"
+record "cargo test -t 1 subset: ok ($(count passed) passed, $(count failed) failed)"
+
 log "pytest tests/python"
 python3 -m pytest tests/python -q -p no:cacheprovider
 record "pytest: ok"

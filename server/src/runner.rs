@@ -43,6 +43,14 @@ impl ShutdownHandle {
 /// is triggered and every worker has finished. Once the listener is bound, `ready` is called with
 /// its address and a handle that stops the server.
 pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) -> Result<(), Error> {
+    run_group(options, |addr, handle, _| ready(addr, handle))
+}
+
+/// `run`, whose `ready` also gets the workers' group (their statistics).
+fn run_group(
+    options: &Options,
+    ready: impl FnOnce(SocketAddr, ShutdownHandle, Arc<WorkerGroup>),
+) -> Result<(), Error> {
     options.check()?;
     let addr = options.listen_addr()?;
     let mut config = options.core_config();
@@ -80,7 +88,7 @@ fn serve<S: Service + Send + 'static>(
     addr: SocketAddr,
     config: Config,
     services: Vec<S>,
-    ready: impl FnOnce(SocketAddr, ShutdownHandle),
+    ready: impl FnOnce(SocketAddr, ShutdownHandle, Arc<WorkerGroup>),
 ) -> Result<(), Error> {
     let clock = WallClock::start();
     let group = WorkerGroup::new(services.len());
@@ -138,7 +146,7 @@ fn serve<S: Service + Send + 'static>(
             }
         }
     }
-    ready(bound, handle.clone());
+    ready(bound, handle.clone(), group);
     let result = first.run().map_err(Error::Driver);
     if result.is_err() {
         handle.trigger();
@@ -167,6 +175,7 @@ fn join_all(threads: Vec<JoinHandle<std::io::Result<()>>>) -> Result<(), Error> 
 pub struct Running {
     addr: SocketAddr,
     handle: ShutdownHandle,
+    group: Arc<WorkerGroup>,
     thread: JoinHandle<Result<(), Error>>,
 }
 
@@ -175,12 +184,17 @@ pub fn spawn(options: Options) -> Result<Running, Error> {
     let (tx, rx) = mpsc::sync_channel(1);
     let thread = thread::Builder::new()
         .name("keel".to_owned())
-        .spawn(move || run(&options, |addr, handle| drop(tx.send((addr, handle)))))
+        .spawn(move || {
+            run_group(&options, |addr, handle, group| {
+                drop(tx.send((addr, handle, group)))
+            })
+        })
         .map_err(Error::Thread)?;
     match rx.recv() {
-        Ok((addr, handle)) => Ok(Running {
+        Ok((addr, handle, group)) => Ok(Running {
             addr,
             handle,
+            group,
             thread,
         }),
         Err(_) => Err(thread
@@ -194,6 +208,13 @@ pub fn spawn(options: Options) -> Result<Running, Error> {
 impl Running {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The connections each worker holds now.
+    pub fn worker_connections(&self) -> Vec<u64> {
+        (0..self.group.workers())
+            .map(|w| self.group.worker_stats(w).curr_connections)
+            .collect()
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -281,6 +302,31 @@ mod tests {
                 "{driver}: {text}"
             );
             assert!(text.contains("STAT cmd_get 7\r\n"), "{driver}: {text}");
+            running.stop().unwrap();
+        }
+    }
+
+    #[test]
+    fn consecutive_connections_spread_evenly_and_stay() {
+        for driver in [DriverKind::Mio, DriverKind::Poll] {
+            let running = spawn(Options {
+                port: 0,
+                driver,
+                threads: 4,
+                ..Options::default()
+            })
+            .unwrap();
+            let mut clients: Vec<TcpStream> = (0..100)
+                .map(|_| TcpStream::connect(running.addr()).unwrap())
+                .collect();
+            // A round trip on each: every connection has reached its worker.
+            for client in &mut clients {
+                client.write_all(b"mn\r\n").unwrap();
+                let mut reply = [0u8; 4];
+                client.read_exact(&mut reply).unwrap();
+                assert_eq!(&reply, b"MN\r\n");
+            }
+            assert_eq!(running.worker_connections(), [25, 25, 25, 25], "{driver}");
             running.stop().unwrap();
         }
     }

@@ -189,6 +189,16 @@ pub fn user_args() -> Vec<String> {
     }
 }
 
+/// `-t N` from `$KEEL_TEST_THREADS` when set: the test command runs chosen suites a second time
+/// with `-t 1` this way (parametrised over thread counts, not copied). A test's own `-t` in
+/// `extra_args` comes later on the command line and wins.
+pub fn threads_args() -> Vec<String> {
+    match std::env::var("KEEL_TEST_THREADS") {
+        Ok(threads) if !threads.is_empty() => vec!["-t".into(), threads],
+        _ => Vec::new(),
+    }
+}
+
 impl Server {
     /// Starts a server of `kind` with default options.
     pub fn start(kind: Kind) -> Server {
@@ -215,6 +225,7 @@ impl Server {
             driver.into(),
         ];
         args.extend(user_args());
+        args.extend(threads_args());
         args.extend(opts.common_args());
         if let Some(t) = opts.idle_timeout {
             args.extend(["--idle-timeout".into(), t.to_string()]);
