@@ -94,6 +94,11 @@ if [ "$status" -ne 0 ]; then
 fi
 record "cargo test: ok ($passed passed, $failed failed)"
 
+log "cargo test -p keel-core --features shuttle --test shuttle (model checking the shared structures)"
+cargo test -p keel-core --features shuttle --test shuttle 2>&1 | tee "$cargo_log"
+grep -E '^test result:' "$cargo_log"
+record "shuttle model checks: ok ($(count passed) passed)"
+
 # The workers default to -t 4 everywhere above; the binary and text oracles, the real-client
 # suites and the concurrency-free limits run again on a single worker (the plain cache).
 log "cargo test -p keel-tests (oracles, clients, limits) with KEEL_TEST_THREADS=1"
