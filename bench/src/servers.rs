@@ -60,9 +60,11 @@ fn wait_connectable(addr: SocketAddr, child: &mut Child, timeout: Duration) -> R
     }
 }
 
-/// keel `-u root` with `--driver driver`, `-c conn_limit`, `-m mem_mb`, idle timeout off.
+/// keel `-u root` with `--driver driver`, `-t threads`, `-c conn_limit`, `-m mem_mb`, idle
+/// timeout off.
 pub fn start_keel(
     driver: &str,
+    threads: usize,
     conn_limit: u32,
     mem_mb: u32,
     valgrind: Option<&[String]>,
@@ -80,6 +82,8 @@ pub fn start_keel(
         &port.to_string(),
         "--driver",
         driver,
+        "-t",
+        &threads.to_string(),
         "-c",
         &conn_limit.to_string(),
         "-m",
@@ -111,8 +115,9 @@ pub fn start_keel(
     })
 }
 
-/// memcached `-t 1 -U 0 -u root` plus `-c conn_limit -m mem_mb`.
+/// memcached `-t threads -U 0 -u root` plus `-c conn_limit -m mem_mb`.
 pub fn start_memcached(
+    threads: usize,
     conn_limit: u32,
     mem_mb: u32,
     valgrind: Option<&[String]>,
@@ -139,7 +144,7 @@ pub fn start_memcached(
     }
     cmd.args([
         "-t",
-        "1",
+        &threads.to_string(),
         "-U",
         "0",
         "-u",
@@ -171,6 +176,12 @@ pub fn start_memcached(
 }
 
 impl Server {
+    /// The same server under another name in the results.
+    pub fn renamed(mut self, name: &str) -> Server {
+        self.name = name.to_owned();
+        self
+    }
+
     /// SIGTERM, then wait (both servers exit cleanly on it, so callgrind writes its profile).
     pub fn stop(mut self) {
         // SAFETY: kill on our own child's pid.
