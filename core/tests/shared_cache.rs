@@ -301,15 +301,7 @@ fn cas_values_are_unique_across_shards() {
     let now = Timestamp::from_millis(T0);
     for i in 0..2_000 {
         let key = format!("key{i}");
-        let command = keel_core::protocol::Command::Store {
-            mode: keel_core::protocol::StoreMode::Set,
-            key: key.as_bytes(),
-            flags: 0,
-            exptime: 0,
-            cas: 0,
-            value: b"v",
-            quiet: false,
-        };
+        let command = keel_core::protocol::Command::set(key.as_bytes(), b"v");
         match cache.execute(&command, now) {
             keel_core::Outcome::Done { cas } => assert!(seen.insert(cas), "CAS {cas} twice"),
             other => panic!("set failed: {other:?}"),
@@ -332,15 +324,7 @@ fn the_memory_limit_holds_across_shards_with_eviction() {
         let key = format!("key{i}");
         // Large items and small ones in turn, so pages and boxes trade places between shards.
         let v: &[u8] = if i % 3 == 0 { &value } else { &small };
-        let command = keel_core::protocol::Command::Store {
-            mode: keel_core::protocol::StoreMode::Set,
-            key: key.as_bytes(),
-            flags: 0,
-            exptime: 0,
-            cas: 0,
-            value: v,
-            quiet: false,
-        };
+        let command = keel_core::protocol::Command::set(key.as_bytes(), v);
         let outcome = cache.execute(&command, now);
         assert!(
             matches!(outcome, keel_core::Outcome::Done { .. }),

@@ -8,25 +8,13 @@
 //! `cargo test -p keel-core --features shuttle --test shuttle` (bounded: a few thousand schedules).
 #![cfg(feature = "shuttle")]
 
-use keel_core::protocol::{Command, CounterMode, StoreMode};
+use keel_core::protocol::{Command, CounterMode};
 use keel_core::store::SharedBudget;
 use keel_core::{CacheConfig, Outcome, Service, SharedCache, Timestamp, WorkerGroup};
 use shuttle::thread;
 
 const SCHEDULES: usize = 2_000;
 const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
-
-fn set<'a>(key: &'a [u8], value: &'a [u8]) -> Command<'a> {
-    Command::Store {
-        mode: StoreMode::Set,
-        key,
-        flags: 0,
-        exptime: 0,
-        cas: 0,
-        value,
-        quiet: false,
-    }
-}
 
 fn incr(key: &[u8]) -> Command<'_> {
     Command::Counter {
@@ -109,7 +97,7 @@ fn increments_through_two_handles_add_up() {
     shuttle::check_random(
         || {
             let mut cache = SharedCache::new(CacheConfig::default(), 4);
-            cache.execute(&set(b"n", b"0"), NOW);
+            cache.execute(&Command::set(b"n", b"0"), NOW);
             let threads: Vec<_> = (0..2)
                 .map(|_| {
                     let mut handle = cache.clone();
@@ -154,7 +142,8 @@ fn shards_taking_memory_from_each_other_do_not_deadlock() {
                         let value = vec![b'x'; 100 + 3_000 * t];
                         for i in 0..4 {
                             let key = format!("t{t}k{i}");
-                            let outcome = handle.execute(&set(key.as_bytes(), &value), NOW);
+                            let outcome =
+                                handle.execute(&Command::set(key.as_bytes(), &value), NOW);
                             assert!(
                                 matches!(outcome, Outcome::Done { .. } | Outcome::Failed(_)),
                                 "{outcome:?}"

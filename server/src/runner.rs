@@ -262,52 +262,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn workers_share_one_cache_and_spread_connections() {
-        for driver in [DriverKind::Mio, DriverKind::Poll] {
-            let running = spawn(Options {
-                port: 0,
-                driver,
-                threads: 4,
-                ..Options::default()
-            })
-            .unwrap();
-            let mut clients: Vec<TcpStream> = (0..8)
-                .map(|_| TcpStream::connect(running.addr()).unwrap())
-                .collect();
-            let mut reply = [0u8; 64];
-            clients[0].write_all(b"set k 0 0 2\r\nhi\r\n").unwrap();
-            let n = clients[0].read(&mut reply).unwrap();
-            assert_eq!(&reply[..n], b"STORED\r\n", "{driver}");
-            for client in &mut clients[1..] {
-                client.write_all(b"get k\r\n").unwrap();
-                let mut got = Vec::new();
-                while !got.ends_with(b"END\r\n") {
-                    let n = client.read(&mut reply).unwrap();
-                    assert!(n > 0, "{driver}: closed");
-                    got.extend_from_slice(&reply[..n]);
-                }
-                assert_eq!(got, b"VALUE k 0 2\r\nhi\r\nEND\r\n", "{driver}");
-            }
-            clients[0].write_all(b"stats\r\n").unwrap();
-            let mut got = Vec::new();
-            while !got.ends_with(b"END\r\n") {
-                let n = clients[0].read(&mut reply).unwrap();
-                got.extend_from_slice(&reply[..n]);
-            }
-            let text = String::from_utf8(got).unwrap();
-            assert!(text.contains("STAT threads 4\r\n"), "{driver}: {text}");
-            assert!(
-                text.contains("STAT curr_connections 8\r\n"),
-                "{driver}: {text}"
-            );
-            assert!(text.contains("STAT cmd_get 7\r\n"), "{driver}: {text}");
-            running.stop().unwrap();
+    /// Reads until the reply ends with `suffix`.
+    fn read_reply(client: &mut TcpStream, suffix: &[u8]) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(suffix) {
+            let n = client.read(&mut buf).unwrap();
+            assert!(n > 0, "closed before {suffix:?}");
+            got.extend_from_slice(&buf[..n]);
         }
+        got
     }
 
     #[test]
-    fn consecutive_connections_spread_evenly_and_stay() {
+    fn workers_spread_connections_evenly_over_one_cache() {
         for driver in [DriverKind::Mio, DriverKind::Poll] {
             let running = spawn(Options {
                 port: 0,
@@ -319,14 +287,33 @@ mod tests {
             let mut clients: Vec<TcpStream> = (0..100)
                 .map(|_| TcpStream::connect(running.addr()).unwrap())
                 .collect();
-            // A round trip on each: every connection has reached its worker.
+            // A round trip on each: every connection has reached its worker, and stays there.
             for client in &mut clients {
                 client.write_all(b"mn\r\n").unwrap();
-                let mut reply = [0u8; 4];
-                client.read_exact(&mut reply).unwrap();
-                assert_eq!(&reply, b"MN\r\n");
+                assert_eq!(read_reply(client, b"MN\r\n"), b"MN\r\n");
             }
             assert_eq!(running.worker_connections(), [25, 25, 25, 25], "{driver}");
+            // One cache behind all of them: a value set through one worker reads back everywhere.
+            clients[0].write_all(b"set k 0 0 2\r\nhi\r\n").unwrap();
+            assert_eq!(read_reply(&mut clients[0], b"\r\n"), b"STORED\r\n");
+            for client in &mut clients[1..8] {
+                client.write_all(b"get k\r\n").unwrap();
+                let got = read_reply(client, b"END\r\n");
+                assert_eq!(got, b"VALUE k 0 2\r\nhi\r\nEND\r\n", "{driver}");
+            }
+            clients[0].write_all(b"stats\r\n").unwrap();
+            let text = String::from_utf8(read_reply(&mut clients[0], b"END\r\n")).unwrap();
+            for line in [
+                "threads 4",
+                "curr_connections 100",
+                "cmd_get 7",
+                "cmd_set 1",
+            ] {
+                assert!(
+                    text.contains(&format!("STAT {line}\r\n")),
+                    "{driver}: {text}"
+                );
+            }
             running.stop().unwrap();
         }
     }

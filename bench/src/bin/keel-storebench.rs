@@ -12,7 +12,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use keel_core::protocol::{Command, StoreMode};
+use keel_core::protocol::Command;
 use keel_core::{Cache, CacheConfig, Service, SharedCache, Timestamp};
 
 #[derive(Parser)]
@@ -105,26 +105,6 @@ fn key(i: usize) -> [u8; 16] {
     k
 }
 
-fn get(key: &[u8]) -> Command<'_> {
-    Command::Get {
-        key,
-        quiet: false,
-        with_key: false,
-    }
-}
-
-fn set(key: &[u8]) -> Command<'_> {
-    Command::Store {
-        mode: StoreMode::Set,
-        key,
-        flags: 0,
-        exptime: 0,
-        cas: 0,
-        value: &VALUE,
-        quiet: false,
-    }
-}
-
 fn config() -> CacheConfig {
     CacheConfig {
         memory_limit: 256 << 20,
@@ -159,9 +139,9 @@ fn run<S: Service + Send>(
                         for _ in 0..1024 {
                             let k = &keys[picker.pick(&mut rng)];
                             let command = if rng.next() % 100 < set_percent {
-                                set(k)
+                                Command::set(k, &VALUE)
                             } else {
-                                get(k)
+                                Command::get(k)
                             };
                             black_box(cache.execute(&command, NOW));
                         }
@@ -183,7 +163,7 @@ fn run<S: Service + Send>(
 
 fn fill<S: Service>(cache: &mut S, keys: usize) {
     for i in 0..keys {
-        cache.execute(&set(&key(i)), NOW);
+        cache.execute(&Command::set(&key(i), &VALUE), NOW);
     }
 }
 

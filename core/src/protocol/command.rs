@@ -152,6 +152,28 @@ fn be_u64(b: &[u8], at: usize) -> u64 {
 }
 
 impl<'a> Command<'a> {
+    /// A plain GET of `key`, as an embedder, a tool or a benchmark builds one by hand.
+    pub fn get(key: &'a [u8]) -> Command<'a> {
+        Command::Get {
+            key,
+            quiet: false,
+            with_key: false,
+        }
+    }
+
+    /// A plain SET of `key` to `value`: no flags, no expiry, no CAS.
+    pub fn set(key: &'a [u8], value: &'a [u8]) -> Command<'a> {
+        Command::Store {
+            mode: StoreMode::Set,
+            key,
+            flags: 0,
+            exptime: 0,
+            cas: 0,
+            value,
+            quiet: false,
+        }
+    }
+
     /// The command a frame carries. The frame must have passed `classify`, which guarantees the
     /// extras lengths read here; `None` for opcodes keel does not serve.
     pub fn from_frame(frame: &Frame<'a>) -> Option<Command<'a>> {
