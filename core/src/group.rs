@@ -13,7 +13,8 @@ use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 /// The workers serving one cache. A lone `Server` has a group of its own with one worker.
 #[derive(Debug)]
 pub struct WorkerGroup {
-    slots: Box<[StatCells]>,
+    /// Each worker's `Server` holds its own slot too, reaching it without an index.
+    slots: Box<[Arc<StatCells>]>,
     /// Connections open on all workers together.
     open: AtomicUsize,
     /// The sums at the last `stats reset`.
@@ -91,7 +92,9 @@ impl WorkerGroup {
     /// A group of `workers` workers (at least one).
     pub fn new(workers: usize) -> Arc<WorkerGroup> {
         Arc::new(WorkerGroup {
-            slots: (0..workers.max(1)).map(|_| StatCells::default()).collect(),
+            slots: (0..workers.max(1))
+                .map(|_| Arc::new(StatCells::default()))
+                .collect(),
             open: AtomicUsize::new(0),
             baseline: Mutex::new(ServerStats::default()),
         })
@@ -130,8 +133,9 @@ impl WorkerGroup {
         *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) = sum;
     }
 
-    pub(crate) fn cells(&self, worker: usize) -> &StatCells {
-        &self.slots[worker]
+    /// Worker `worker`'s slot, for its `Server` to keep.
+    pub(crate) fn cells(&self, worker: usize) -> Arc<StatCells> {
+        Arc::clone(&self.slots[worker])
     }
 
     /// Counts a new connection unless `max` are open already.

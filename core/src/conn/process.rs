@@ -28,7 +28,9 @@ pub(crate) fn process<S: Service>(
 ) -> usize {
     let mut pos = 0;
     let budget = d.config.reqs_per_event.unwrap_or(usize::MAX);
-    let mut answered = 0;
+    // Requests begun in this call: counted where a request starts, at a boundary with bytes
+    // after it, so the one check of the phase serves the way out and the count alike.
+    let mut begun = 0;
     while conn.closing.is_none() {
         if let Phase::Discard(remaining) = conn.phase {
             let take = remaining.min((buf.len() - pos) as u64);
@@ -39,17 +41,20 @@ pub(crate) fn process<S: Service>(
             }
             continue;
         }
-        if matches!(conn.phase, Phase::Header) && pos == buf.len() {
-            // At a request boundary with nothing left: the usual way out.
-            return pos;
+        if matches!(conn.phase, Phase::Header) {
+            if pos == buf.len() {
+                // At a request boundary with nothing left: the usual way out.
+                return pos;
+            }
+            if begun == budget {
+                conn.yielded = true;
+                return pos;
+            }
+            begun += 1;
         }
         if matches!(conn.phase, Phase::Header | Phase::MultiGet(_))
             && conn.over_limit(d.output_limit())
         {
-            return pos;
-        }
-        if answered >= budget && matches!(conn.phase, Phase::Header) {
-            conn.yielded = true;
             return pos;
         }
         let proto = match conn.proto {
@@ -77,12 +82,7 @@ pub(crate) fn process<S: Service>(
             Proto::Text => text::step(conn, &buf[pos..], d),
         };
         match step {
-            Step::Used(n) => {
-                pos += n;
-                if matches!(conn.phase, Phase::Header) {
-                    answered += 1;
-                }
-            }
+            Step::Used(n) => pos += n,
             Step::NeedMore => return pos,
         }
     }

@@ -9,7 +9,7 @@ mod text_auth;
 pub(crate) use text::MultiGet;
 
 use crate::config::Config;
-use crate::group::{Counter, WorkerGroup};
+use crate::group::{Counter, StatCells, WorkerGroup};
 use crate::output::CloseReason;
 use crate::service::{Service, StatGroup, StatSink};
 use crate::stats::{OrderedSettings, ServerStats};
@@ -32,7 +32,7 @@ pub(crate) struct Dispatch<'a, S> {
     pub(crate) service: &'a mut S,
     pub(crate) group: &'a WorkerGroup,
     /// This worker's slot in `group`.
-    pub(crate) worker: usize,
+    pub(crate) cells: &'a StatCells,
     pub(crate) config: &'a mut Config,
     pub(crate) scratch: &'a mut String,
     /// Reused for decoded (base64) meta keys.
@@ -75,7 +75,7 @@ impl<S: Service> Dispatch<'_, S> {
 
     /// Adds to one of this worker's counters.
     pub(crate) fn count(&self, counter: Counter) {
-        self.group.cells(self.worker).add(counter, 1);
+        self.cells.add(counter, 1);
     }
 
     fn reset_stats(&mut self) {

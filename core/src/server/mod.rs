@@ -9,7 +9,7 @@ use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::conn::{ConnState, Connection, process};
 use crate::dispatch::Dispatch;
-use crate::group::{Counter, WorkerGroup};
+use crate::group::{Counter, StatCells, WorkerGroup};
 use crate::id::ConnId;
 use crate::output::{AcceptError, CloseReason, Interest, Output};
 use crate::service::Service;
@@ -45,6 +45,8 @@ pub struct Server<S> {
     group: Arc<WorkerGroup>,
     /// This server's slot in `group`.
     worker: usize,
+    /// The same slot, held directly: it is written on every read and write.
+    cells: Arc<StatCells>,
     /// Connections that used up their `reqs_per_event` and wait for `resume_yielded`.
     yielded: VecDeque<ConnId>,
     clock: MonotonicClock,
@@ -84,6 +86,7 @@ impl<S: Service> Server<S> {
             conns: ConnSlab::default(),
             pool,
             outputs: VecDeque::new(),
+            cells: group.cells(worker),
             group,
             worker,
             yielded: VecDeque::new(),
@@ -120,7 +123,7 @@ impl<S: Service> Server<S> {
 
     #[inline]
     fn count(&self, counter: Counter, n: u64) {
-        self.group.cells(self.worker).add(counter, n);
+        self.cells.add(counter, n);
     }
 
     /// Open connections, including those closing but not yet reported closed.
@@ -171,9 +174,7 @@ impl<S: Service> Server<S> {
         if conn.closed {
             return;
         }
-        self.group
-            .cells(self.worker)
-            .add(Counter::BytesRead, bytes.len() as u64);
+        self.cells.add(Counter::BytesRead, bytes.len() as u64);
         conn.last_active = now;
         if conn.closing.is_some() {
             return;
@@ -239,7 +240,7 @@ impl<S: Service> Server<S> {
             Dispatch {
                 service: &mut self.service,
                 group: &self.group,
-                worker: self.worker,
+                cells: &self.cells,
                 config: &mut self.config,
                 scratch: &mut self.stat_scratch,
                 bytes: &mut self.key_scratch,
@@ -370,9 +371,7 @@ impl<S: Service> Server<S> {
             return;
         }
         let n = n.min(conn.pending());
-        self.group
-            .cells(self.worker)
-            .add(Counter::BytesWritten, n as u64);
+        self.cells.add(Counter::BytesWritten, n as u64);
         conn.sent += n;
         if n > 0 {
             conn.last_active = now;
