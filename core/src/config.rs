@@ -14,6 +14,20 @@ pub enum ProtocolMode {
     Ascii,
 }
 
+/// Reads the process's CPU time, user and system (`getrusage`): the core cannot ask the OS, so the
+/// server crate hands it this hook for STAT's `rusage_user` and `rusage_system`.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessUsage(pub fn() -> (Duration, Duration));
+
+impl PartialEq for ProcessUsage {
+    /// Two configs are equal when they name the same hook.
+    fn eq(&self, other: &ProcessUsage) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for ProcessUsage {}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Connections open at once; one more is refused (memcached `-c`, default 1024).
@@ -38,6 +52,11 @@ pub struct Config {
     pub read_timeout: Option<Duration>,
     /// SASL PLAIN users (memcached `-S`); `None` leaves every connection authenticated.
     pub sasl: Option<Credentials>,
+    /// The text `shutdown` command is allowed (memcached `-A`); without it memcached answers
+    /// `ERROR: shutdown not enabled`.
+    pub shutdown_enabled: bool,
+    /// The process's CPU time for STAT; `None` reports 0.000000 for both.
+    pub process_usage: Option<ProcessUsage>,
 }
 
 impl Default for Config {
@@ -52,6 +71,8 @@ impl Default for Config {
             protocol: ProtocolMode::Auto,
             read_timeout: Some(Duration::from_secs(30)),
             sasl: None,
+            shutdown_enabled: false,
+            process_usage: None,
         }
     }
 }

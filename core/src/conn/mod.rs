@@ -7,6 +7,7 @@ mod text;
 
 pub(crate) use process::process;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::output::{CloseReason, Interest};
@@ -82,6 +83,8 @@ pub(crate) struct Connection {
     pub(crate) authenticated: bool,
     /// A `Transmit` for this connection is queued and not yet answered by a full drain.
     pub(crate) transmit_queued: bool,
+    /// The peer's address when the driver gave it (`stats conns`).
+    pub(crate) peer: Option<SocketAddr>,
 }
 
 impl Connection {
@@ -99,6 +102,7 @@ impl Connection {
             partial_since: None,
             authenticated,
             transmit_queued: false,
+            peer: None,
         }
     }
 

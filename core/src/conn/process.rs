@@ -26,6 +26,10 @@ pub(crate) fn process<S: Service>(
 ) -> usize {
     let mut pos = 0;
     while conn.closing.is_none() {
+        if d.requests.conns_report {
+            // The server writes the report; the rest of the input waits for it.
+            return pos;
+        }
         if let Phase::Discard(remaining) = conn.phase {
             let take = remaining.min((buf.len() - pos) as u64);
             pos += take as usize;

@@ -8,9 +8,10 @@ mod text;
 pub(crate) use text::MultiGet;
 
 use crate::config::Config;
-use crate::output::CloseReason;
+use crate::output::{CloseReason, ShutdownMode};
 use crate::service::{Service, StatGroup, StatSink};
-use crate::stats::ServerStats;
+use crate::stat_order::Ordered;
+use crate::stats::{GeneralContext, ServerStats};
 use crate::time::Timestamp;
 
 /// What the connection does after a command.
@@ -35,6 +36,22 @@ pub(crate) struct Dispatch<'a, S> {
     pub(crate) bytes: &'a mut Vec<u8>,
     pub(crate) started: Timestamp,
     pub(crate) now: Timestamp,
+    /// Connection slots allocated so far (STAT `connection_structures`).
+    pub(crate) connection_structures: usize,
+    /// New connections are being accepted (STAT `accepting_conns`).
+    pub(crate) accepting: bool,
+    /// What commands ask of the server as a whole.
+    pub(crate) requests: &'a mut ServerRequests,
+}
+
+/// Requests for the server as a whole, carried out once the connection's input is processed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ServerRequests {
+    /// `shutdown` (with `-A`): the driver is told to stop.
+    pub(crate) shutdown: Option<ShutdownMode>,
+    /// `stats conns`: the connection's processing stops after the command so the server, which
+    /// holds every connection, can write the report before the next request's answer.
+    pub(crate) conns_report: bool,
 }
 
 impl<S: Service> Dispatch<'_, S> {
@@ -50,8 +67,17 @@ impl<S: Service> Dispatch<'_, S> {
     fn write_stats(&mut self, group: StatGroup, sink: &mut dyn StatSink) {
         match group {
             StatGroup::General => {
-                self.stats
-                    .write_general(self.config, self.started, self.now, sink)
+                let cx = GeneralContext {
+                    config: self.config,
+                    started: self.started,
+                    now: self.now,
+                    connection_structures: self.connection_structures,
+                    accepting: self.accepting,
+                };
+                let mut ordered = Ordered::default();
+                self.stats.write_general(&cx, &mut ordered);
+                self.service.stats(group, self.now, &mut ordered);
+                return ordered.finish(sink);
             }
             StatGroup::Settings => ServerStats::write_settings(self.config, sink),
             StatGroup::Items | StatGroup::Slabs | StatGroup::Sizes => {}

@@ -1,16 +1,18 @@
 //! The coordinator (the seed's `Server` plus the pure half of its `ConnectionManager`): the
 //! connection table, limits, idle deadlines, backpressure and the queue of driver instructions.
 
+mod conns;
 mod slab;
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 
 use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::conn::{ConnState, Connection, process};
-use crate::dispatch::Dispatch;
+use crate::dispatch::{Dispatch, ServerRequests};
 use crate::id::ConnId;
-use crate::output::{AcceptError, CloseReason, Interest, Output};
+use crate::output::{AcceptError, CloseReason, Interest, Output, ShutdownMode};
 use crate::service::Service;
 use crate::stats::ServerStats;
 use crate::time::{MonotonicClock, Timestamp};
@@ -47,6 +49,10 @@ pub struct Server<S> {
     shutting_down: bool,
     stat_scratch: String,
     key_scratch: Vec<u8>,
+    /// What commands asked of the server as a whole (`shutdown`, `stats conns`).
+    requests: ServerRequests,
+    /// Since when the driver has stopped accepting (out of descriptors), if it has.
+    accept_paused_since: Option<Timestamp>,
 }
 
 impl<S: Service> Server<S> {
@@ -66,6 +72,8 @@ impl<S: Service> Server<S> {
             shutting_down: false,
             stat_scratch: String::new(),
             key_scratch: Vec::new(),
+            requests: ServerRequests::default(),
+            accept_paused_since: None,
         }
     }
 
@@ -96,6 +104,44 @@ impl<S: Service> Server<S> {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down
+    }
+
+    /// A client's `shutdown` command (allowed by `Config::shutdown_enabled`) asked the server to
+    /// stop: the driver begins its graceful shutdown when it sees this.
+    pub fn shutdown_requested(&self) -> Option<ShutdownMode> {
+        self.requests.shutdown
+    }
+
+    /// The peer address of an accepted connection, for `stats conns`. Optional: a connection
+    /// without one is listed without its `addr` line.
+    pub fn set_peer(&mut self, id: ConnId, peer: SocketAddr) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.peer = Some(peer);
+        }
+    }
+
+    /// The driver stopped accepting (out of descriptors): counted in `listen_disabled_num`, and
+    /// `accepting_conns` reads 0 until `resume_accepting`.
+    pub fn pause_accepting(&mut self, now: Timestamp) {
+        let now = self.clock.advance(now);
+        if self.accept_paused_since.is_none() {
+            self.accept_paused_since = Some(now);
+            self.stats.listen_disabled_num += 1;
+        }
+    }
+
+    /// The driver accepts again; the pause is added to `time_in_listen_disabled_us`.
+    pub fn resume_accepting(&mut self, now: Timestamp) {
+        let now = self.clock.advance(now);
+        if let Some(since) = self.accept_paused_since.take() {
+            self.stats.time_in_listen_disabled_us += now.millis_since(since) * 1000;
+        }
+    }
+
+    /// The driver left a connection with input still to read, to be fair to the others
+    /// (memcached's `conn_yields`).
+    pub fn count_yield(&mut self) {
+        self.stats.conn_yields += 1;
     }
 
     /// Registers a new connection, or refuses it when at `max_connections` or shutting down.
@@ -174,29 +220,51 @@ impl<S: Service> Server<S> {
         }
         self.next_sweep = next;
         for (id, reason) in expired {
+            if reason == CloseReason::IdleTimeout {
+                self.stats.idle_kicks += 1;
+            }
             self.close_now(id, reason);
         }
     }
 
     /// Processes `fresh` bytes after whatever the connection already holds, then settles it.
     fn run_input(&mut self, id: ConnId, now: Timestamp, fresh: &[u8]) {
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        Self::process_input(
-            conn,
-            Dispatch {
-                service: &mut self.service,
-                stats: &mut self.stats,
-                config: &mut self.config,
-                scratch: &mut self.stat_scratch,
-                bytes: &mut self.key_scratch,
-                started: self.started,
-                now,
-            },
-            &mut self.pool,
-            fresh,
-        );
+        let mut fresh = fresh;
+        loop {
+            let connection_structures = self.conns.slot_count();
+            let accepting = !self.shutting_down && self.accept_paused_since.is_none();
+            let Some(conn) = self.conns.get_mut(id) else {
+                return;
+            };
+            Self::process_input(
+                conn,
+                Dispatch {
+                    service: &mut self.service,
+                    stats: &mut self.stats,
+                    config: &mut self.config,
+                    scratch: &mut self.stat_scratch,
+                    bytes: &mut self.key_scratch,
+                    started: self.started,
+                    now,
+                    connection_structures,
+                    accepting,
+                    requests: &mut self.requests,
+                },
+                &mut self.pool,
+                fresh,
+            );
+            if !std::mem::take(&mut self.requests.conns_report) {
+                break;
+            }
+            // `stats conns` stopped the processing: its report goes out before the answers to
+            // whatever was pipelined after it, which the connection kept as input.
+            let mut report = Vec::new();
+            conns::write_report(&self.conns, id, now, self.config.output_limit, &mut report);
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.output.extend_from_slice(&report);
+            }
+            fresh = &[];
+        }
         self.settle(id, now);
     }
 

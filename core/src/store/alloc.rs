@@ -70,6 +70,7 @@ impl Store {
                 Some((victim, _)) => {
                     let page = self.take_page(victim, live);
                     self.mem.slabs.reassign_page(page, class);
+                    self.slabs_moved += 1;
                 }
                 None if self.evict_large(live) => {}
                 None => return Err(StoreError::OutOfMemory),
@@ -93,6 +94,28 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Changes the memory limit at run time (memcached's `cache_memlimit`). Shrinking below what
+    /// is in use evicts at once: whole pages from the class holding the most, or large items
+    /// when they hold more, until the store fits the new limit.
+    pub fn set_memory_limit(&mut self, limit: usize, now: u32) {
+        let live = self.liveness(now);
+        while self.mem.used() > limit {
+            let large = self.mem.large.bytes();
+            match self.mem.slabs.biggest_class(None) {
+                Some((victim, pages)) if pages * PAGE_SIZE >= large => {
+                    let page = self.take_page(victim, live);
+                    self.mem.slabs.release_page(page);
+                }
+                _ => {
+                    if !self.evict_large(live) {
+                        break;
+                    }
+                }
+            }
+        }
+        self.memory_limit = limit;
     }
 
     /// Evicts one large item chosen by CLOCK; false if there is none.
@@ -131,6 +154,7 @@ impl Store {
                 if !fetched {
                     self.evicted_unfetched += 1;
                 }
+                self.count_eviction(raw, live.now);
             }
         }
         let slot = self.index.slot_of(raw, &self.mem);

@@ -1,0 +1,64 @@
+//! `stats conns`: one group of lines per open connection, in memcached's shape
+//! (`STAT <id>:addr tcp:<peer>`, `:state conn_<name>`, `:secs_since_last_cmd`).
+//!
+//! memcached names a connection by its descriptor and also lists its listening sockets; the core
+//! knows neither, so a connection is named by its slot index and listeners are not listed.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+
+use super::slab::ConnSlab;
+use crate::conn::{ConnState, Connection};
+use crate::id::ConnId;
+use crate::time::Timestamp;
+
+/// Writes the report, `END` included, for the request of `requester`.
+pub(super) fn write_report(
+    conns: &ConnSlab,
+    requester: ConnId,
+    now: Timestamp,
+    output_limit: usize,
+    out: &mut Vec<u8>,
+) {
+    for (id, conn) in conns.iter() {
+        if conn.closed {
+            continue;
+        }
+        let index = id.index();
+        // Writing to a Vec cannot fail.
+        if let Some(peer) = conn.peer {
+            let _ = write!(out, "STAT {index}:addr {}\r\n", Addr(peer));
+        }
+        let state = if id == requester {
+            "conn_parse_cmd"
+        } else {
+            state_name(conn, output_limit)
+        };
+        let _ = write!(out, "STAT {index}:state {state}\r\n");
+        let idle = now.millis_since(conn.last_active) / 1000;
+        let _ = write!(out, "STAT {index}:secs_since_last_cmd {idle}\r\n");
+    }
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// memcached's name for the state a connection is in.
+fn state_name(conn: &Connection, output_limit: usize) -> &'static str {
+    match conn.state(output_limit) {
+        ConnState::ReadingHeader if conn.input.is_empty() => "conn_waiting",
+        ConnState::ReadingHeader => "conn_read",
+        ConnState::ReadingPayload => "conn_nread",
+        ConnState::Discarding => "conn_swallow",
+        ConnState::Writing => "conn_mwrite",
+        ConnState::Closing | ConnState::Closed => "conn_closing",
+    }
+}
+
+/// memcached's address form: `tcp:1.2.3.4:5` or `tcp6:[::1]:5`.
+struct Addr(SocketAddr);
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proto = if self.0.is_ipv6() { "tcp6" } else { "tcp" };
+        write!(f, "{proto}:{}", self.0)
+    }
+}
