@@ -35,6 +35,6 @@ pub use conn::ConnState;
 pub use id::ConnId;
 pub use output::{AcceptError, CloseReason, Interest, Output, ShutdownMode};
 pub use server::Server;
-pub use service::{ItemView, Outcome, Service, StatGroup, StatSink};
+pub use service::{ItemView, KeyEntry, Outcome, Service, StatGroup, StatSink};
 pub use stats::ServerStats;
 pub use time::{Timestamp, earliest};

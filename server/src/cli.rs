@@ -53,6 +53,9 @@ pub struct Options {
     /// Refuse FLUSH commands
     #[arg(short = 'F', long)]
     pub disable_flush: bool,
+    /// Allow the text `shutdown` command
+    #[arg(short = 'A', long)]
+    pub enable_shutdown: bool,
     /// More logging: -v connection events, -vv everything
     #[arg(short = 'v', long, action = ArgAction::Count)]
     pub verbose: u8,

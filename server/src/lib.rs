@@ -16,6 +16,7 @@ mod logging;
 mod runner;
 mod settings;
 mod signals;
+mod usage;
 
 pub use cli::{DriverKind, Options, ProtocolKind, main};
 pub use clock::WallClock;

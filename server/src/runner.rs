@@ -57,6 +57,7 @@ pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) ->
     let addr = options.listen_addr()?;
     let mut config = options.core_config();
     config.sasl = options.sasl_credentials()?;
+    config.process_usage = Some(keel_core::ProcessUsage(crate::usage::process_cpu));
     let seed = hash_seed().map_err(Error::Entropy)?;
     limits::ensure_nofile(u64::from(options.conn_limit) + limits::HEADROOM);
     let clock = WallClock::start();

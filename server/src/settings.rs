@@ -39,6 +39,7 @@ impl Options {
             pid: std::process::id(),
             verbosity: u32::from(self.verbose),
             read_timeout: (self.read_timeout > 0).then(|| Duration::from_secs(self.read_timeout)),
+            shutdown_enabled: self.enable_shutdown,
             protocol: match self.protocol {
                 ProtocolKind::Auto => ProtocolMode::Auto,
                 ProtocolKind::Binary => ProtocolMode::Binary,

@@ -7,7 +7,6 @@ mod text;
 
 pub(crate) use process::process;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::output::{CloseReason, Interest};
@@ -48,8 +47,8 @@ pub(crate) enum Phase {
     Header,
     Payload(Header, RequestShape),
     Discard(u64),
-    /// A text multi-get paused at the backpressure bound; the next key to answer.
-    MultiGet(usize),
+    /// A text multi-get (or metadump) paused at the backpressure bound; where it goes on.
+    MultiGet(u64),
 }
 
 impl Phase {
@@ -83,8 +82,9 @@ pub(crate) struct Connection {
     pub(crate) authenticated: bool,
     /// A `Transmit` for this connection is queued and not yet answered by a full drain.
     pub(crate) transmit_queued: bool,
-    /// The peer's address when the driver gave it (`stats conns`).
-    pub(crate) peer: Option<SocketAddr>,
+    /// The peer's address as the driver gave it, memcached's form (`tcp:127.0.0.1:5000`), for
+    /// `stats conns`.
+    pub(crate) peer: Option<Box<str>>,
 }
 
 impl Connection {

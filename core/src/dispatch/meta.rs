@@ -25,7 +25,11 @@ impl<S: Service> Dispatch<'_, S> {
     ) -> Flow {
         match *request {
             TextRequest::MetaNoop => out.extend_from_slice(b"MN\r\n"),
-            TextRequest::MetaDebug { key, base64: b64 } => self.meta_debug(key, b64, out),
+            TextRequest::MetaDebug { key, base64: b64 } => {
+                // memcached 1.6 counts `me` alone as `cmd_meta`.
+                self.stats.cmd_meta += 1;
+                self.meta_debug(key, b64, out)
+            }
             TextRequest::Meta {
                 kind,
                 tokens,

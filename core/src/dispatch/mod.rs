@@ -1,6 +1,7 @@
 //! Runs decoded commands: the server-level ones (NOOP, VERSION, QUIT, STAT, VERBOSITY) here, data
 //! commands through the `Service`, and encodes responses in the connection's protocol.
 
+mod admin;
 mod binary;
 mod meta;
 mod text;

@@ -5,7 +5,6 @@
 //! knows neither, so a connection is named by its slot index and listeners are not listed.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 
 use super::slab::ConnSlab;
 use crate::conn::{ConnState, Connection};
@@ -26,8 +25,8 @@ pub(super) fn write_report(
         }
         let index = id.index();
         // Writing to a Vec cannot fail.
-        if let Some(peer) = conn.peer {
-            let _ = write!(out, "STAT {index}:addr {}\r\n", Addr(peer));
+        if let Some(peer) = &conn.peer {
+            let _ = write!(out, "STAT {index}:addr {peer}\r\n");
         }
         let state = if id == requester {
             "conn_parse_cmd"
@@ -50,15 +49,5 @@ fn state_name(conn: &Connection, output_limit: usize) -> &'static str {
         ConnState::Discarding => "conn_swallow",
         ConnState::Writing => "conn_mwrite",
         ConnState::Closing | ConnState::Closed => "conn_closing",
-    }
-}
-
-/// memcached's address form: `tcp:1.2.3.4:5` or `tcp6:[::1]:5`.
-struct Addr(SocketAddr);
-
-impl std::fmt::Display for Addr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let proto = if self.0.is_ipv6() { "tcp6" } else { "tcp" };
-        write!(f, "{proto}:{}", self.0)
     }
 }

@@ -5,7 +5,6 @@ mod conns;
 mod slab;
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 
 use crate::buffer::BufferPool;
 use crate::config::Config;
@@ -112,11 +111,12 @@ impl<S: Service> Server<S> {
         self.requests.shutdown
     }
 
-    /// The peer address of an accepted connection, for `stats conns`. Optional: a connection
-    /// without one is listed without its `addr` line.
-    pub fn set_peer(&mut self, id: ConnId, peer: SocketAddr) {
+    /// The peer address of an accepted connection in memcached's form (`tcp:127.0.0.1:5000`,
+    /// `tcp6:[::1]:5000`), for `stats conns`. Optional: a connection without one is listed
+    /// without its `addr` line.
+    pub fn set_peer(&mut self, id: ConnId, peer: String) {
         if let Some(conn) = self.conns.get_mut(id) {
-            conn.peer = Some(peer);
+            conn.peer = Some(peer.into_boxed_str());
         }
     }
 

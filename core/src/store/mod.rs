@@ -96,6 +96,8 @@ pub struct Hit<'a> {
     pub value: &'a [u8],
     pub flags: u32,
     pub cas: u64,
+    /// The item's class id (`stats slabs` counts hits per class).
+    pub class_id: u32,
 }
 
 /// Why [`Store::find`] found no live item.
@@ -257,7 +259,10 @@ impl Store {
             item::set_last_access(buf, now);
         }
         match death {
-            None => Ok(item::hit(self.mem.bytes(raw))),
+            None => Ok(Hit {
+                class_id: self.class_id_at(raw),
+                ..item::hit(self.mem.bytes(raw))
+            }),
             Some(death) => Err(self.bury(death, slot, raw)),
         }
     }

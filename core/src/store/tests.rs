@@ -270,7 +270,8 @@ fn read_is_find_record_read_and_item_in_one() {
         Ok(Hit {
             value: b"value",
             flags: 7,
-            cas: 9
+            cas: 9,
+            class_id: 1
         })
     );
     let Ok(id) = s.peek(b"k", 1000) else {

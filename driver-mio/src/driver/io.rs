@@ -44,6 +44,7 @@ impl<S: Service> MioDriver<S> {
                     tracing::warn!("accept: {err}; no new connections for {EMFILE_BACKOFF_MS} ms");
                     self.accept_paused_until =
                         Some(self.now.saturating_add_millis(EMFILE_BACKOFF_MS));
+                    self.server.pause_accepting(self.now);
                 }
                 _ => tracing::warn!("accept: {err}"),
             }
@@ -71,6 +72,9 @@ impl<S: Service> MioDriver<S> {
             return self.drain_outputs(poll);
         }
         tracing::debug!(%peer, ?id, "accepted");
+        // memcached's form for `stats conns`: tcp:1.2.3.4:5 or tcp6:[::1]:5.
+        let proto = if peer.is_ipv6() { "tcp6" } else { "tcp" };
+        self.server.set_peer(id, format!("{proto}:{peer}"));
         // Registration reports whatever readiness the socket already has.
         self.conns.put(Conn {
             id,
@@ -121,6 +125,11 @@ impl<S: Service> MioDriver<S> {
             // then finds nothing left to write.
             self.write_out(id);
             flushed = true;
+        }
+        // The per-turn budget left input unread: memcached's `conn_yields`.
+        let unread = self.conns.get(id).is_some_and(|c| c.readable);
+        if unread && self.server.interest(id).read {
+            self.server.count_yield();
         }
         // Served for writability alone (say, a peer reading again after backpressure).
         if !flushed {
@@ -191,7 +200,9 @@ impl<S: Service> MioDriver<S> {
                         tracing::debug!(?id, ?reason, "closed");
                         let _ = poll.registry().deregister(&mut conn.stream);
                     }
-                    self.accept_paused_until = None;
+                    if self.accept_paused_until.take().is_some() {
+                        self.server.resume_accepting(self.now);
+                    }
                 }
             }
         }

@@ -33,6 +33,7 @@ impl<S: Service> PollDriver<S> {
                     tracing::warn!("accept: {e}; pausing accepts for {ACCEPT_PAUSE_MS} ms");
                     self.accept_paused_until =
                         Some(self.now.saturating_add_millis(ACCEPT_PAUSE_MS));
+                    self.server.pause_accepting(self.now);
                     return;
                 }
                 Err(e) => {
@@ -55,6 +56,9 @@ impl<S: Service> PollDriver<S> {
         match self.server.accept(self.now) {
             Ok(id) => {
                 tracing::debug!(%peer, ?id, "accepted");
+                // memcached's form for `stats conns`: tcp:1.2.3.4:5 or tcp6:[::1]:5.
+                let proto = if peer.is_ipv6() { "tcp6" } else { "tcp" };
+                self.server.set_peer(id, format!("{proto}:{peer}"));
                 self.sockets.insert(id, stream);
             }
             Err(e) => tracing::debug!(%peer, "refused: {e}"),
@@ -85,6 +89,10 @@ impl<S: Service> PollDriver<S> {
                     return self.server.handle_io_error(id, self.now);
                 }
             }
+        }
+        // The per-turn bound left input unread: memcached's `conn_yields`.
+        if self.server.interest(id).read {
+            self.server.count_yield();
         }
     }
 
@@ -117,7 +125,9 @@ impl<S: Service> PollDriver<S> {
                     tracing::debug!(?id, ?reason, "closed");
                     self.sockets.remove(id);
                     // A descriptor came free: accepting may resume.
-                    self.accept_paused_until = None;
+                    if self.accept_paused_until.take().is_some() {
+                        self.server.resume_accepting(self.now);
+                    }
                 }
             }
         }
