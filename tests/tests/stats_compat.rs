@@ -6,6 +6,9 @@
 //! `stats cachedump`), `shutdown` and `cache_memlimit`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -626,6 +629,11 @@ fn listings_match_memcached() {
     }
 }
 
+/// Long keys, so that the dump (some 12 MiB) outgrows what the kernel buffers on loopback.
+fn dump_key(i: usize) -> String {
+    format!("metadump:{i:06}:{}", "k".repeat(200))
+}
+
 /// A metadump of 50,000 keys streams to a client that does not read, while another connection
 /// keeps being served; then every key arrives, once, in memcached's line format.
 fn metadump_streams(kind: Kind) {
@@ -635,7 +643,7 @@ fn metadump_streams(kind: Kind) {
     let mut batch = Vec::new();
     for i in 0..KEYS {
         batch.extend_from_slice(
-            format!("set metadump:key:{i:06} 0 0 2 noreply\r\nxx\r\n").as_bytes(),
+            format!("set {} 0 0 2 noreply\r\nxx\r\n", dump_key(i)).as_bytes(),
         );
         if batch.len() > 64 << 10 {
             loader.send(&batch);
@@ -645,15 +653,32 @@ fn metadump_streams(kind: Kind) {
     loader.send(&batch);
     assert_eq!(loader.stat("curr_items"), KEYS.to_string());
 
-    let mut dumper = TextConn::connect_with(server.port, Duration::from_secs(60));
-    dumper.send(b"lru_crawler metadump all\r\n");
-    // The dump fills the socket buffers and waits; the other connection is served meanwhile.
+    let mut dumper = small_window(server.port);
+    dumper
+        .write_all(b"lru_crawler metadump all\r\n")
+        .expect("send metadump");
+    // The dump fills the small window and waits; the other connection is served meanwhile.
     let mut other = TextConn::connect(server.port);
+    if kind.is_keel() {
+        // keel's dump stopped at the backpressure bound: the dumper is waiting to write.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let conns = stat_lines(&mut other, "stats conns");
+            if conns.iter().any(|l| l.ends_with(":state conn_mwrite")) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the dump never paused: {conns:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     for i in 0..200 {
         let start = Instant::now();
-        let reply = other.call(format!("get metadump:key:{i:06}\r\n").as_bytes());
+        let reply = other.call(format!("get {}\r\n", dump_key(i)).as_bytes());
         assert!(
-            reply.starts_with(format!("VALUE metadump:key:{i:06} 0 2\r\n").as_bytes()),
+            reply.starts_with(format!("VALUE {} 0 2\r\n", dump_key(i)).as_bytes()),
             "{reply:?}"
         );
         assert!(
@@ -662,9 +687,7 @@ fn metadump_streams(kind: Kind) {
             start.elapsed()
         );
     }
-    let (dump, closed) = dumper.read_until_suffix(b"END\r\n");
-    assert!(!closed);
-    let text = String::from_utf8(dump).expect("text");
+    let text = read_until_end(&mut dumper, Duration::from_secs(60));
     let mut keys = BTreeSet::new();
     for line in text.lines().filter(|l| *l != "END") {
         let fields: Vec<&str> = line.split(' ').collect();
@@ -689,6 +712,45 @@ fn metadump_streams(kind: Kind) {
 }
 
 server_tests!(metadump_streams: mio, poll, memcached);
+
+/// A connection whose receive buffer is 16 KiB, so a big reply cannot all sit in the kernel.
+fn small_window(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let size: libc::c_int = 16 << 10;
+    // SAFETY: setsockopt on the descriptor `stream` owns, with a c_int option value of the
+    // length passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_RCVBUF");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("read timeout");
+    stream
+}
+
+/// Reads until the bytes end with `END\r\n`; fails the test after `within`.
+fn read_until_end(stream: &mut TcpStream, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !got.ends_with(b"END\r\n") {
+        assert!(Instant::now() < deadline, "no END within {within:?}");
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("closed after {} bytes", got.len()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    String::from_utf8(got).expect("text")
+}
 
 /// `shutdown` needs `-A`; then the asking connection closes and the server exits.
 fn shutdown_command(kind: Kind) {
