@@ -642,9 +642,7 @@ fn metadump_streams(kind: Kind) {
     let mut loader = TextConn::connect(server.port);
     let mut batch = Vec::new();
     for i in 0..KEYS {
-        batch.extend_from_slice(
-            format!("set {} 0 0 2 noreply\r\nxx\r\n", dump_key(i)).as_bytes(),
-        );
+        batch.extend_from_slice(format!("set {} 0 0 2 noreply\r\nxx\r\n", dump_key(i)).as_bytes());
         if batch.len() > 64 << 10 {
             loader.send(&batch);
             batch.clear();

@@ -14,8 +14,9 @@ use crate::output::{CloseReason, ShutdownMode};
 use crate::protocol::text::{AdminRequest, ShutdownKind, Tokens, parse_u32};
 use crate::service::{KeyEntry, Service};
 
-/// Items asked of the service per call while listing keys.
-const WALK_BATCH: usize = 256;
+/// Items asked of the service per call while listing keys: small, so that a paused metadump
+/// overshoots the output bound by a few KiB at most (16 lines of a 250-byte key).
+const WALK_BATCH: usize = 16;
 /// memcached caps a cachedump reply at 2 MiB.
 const CACHEDUMP_MAX_BYTES: usize = 2 << 20;
 /// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`.
