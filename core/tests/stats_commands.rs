@@ -125,13 +125,17 @@ fn stats_conns_answers_before_what_was_pipelined_after_it() {
     let mut h = Harness::new();
     let other = h.accept();
     let id = h.accept();
-    h.server.set_peer(id, "tcp:127.0.0.1:5000".to_owned());
+    h.server
+        .set_peer(id, "127.0.0.1:5000".parse().expect("an address"));
+    h.server
+        .set_peer(other, "[::1]:6000".parse().expect("an address"));
     call(&mut h, other, b"set partial 0 0 10\r\nabc");
     let reply = call(&mut h, id, b"stats conns\r\nversion\r\n");
     assert_eq!(
         reply,
         format!(
-            "STAT {o}:state conn_read\r\nSTAT {o}:secs_since_last_cmd 0\r\n\
+            "STAT {o}:addr tcp6:[::1]:6000\r\n\
+             STAT {o}:state conn_read\r\nSTAT {o}:secs_since_last_cmd 0\r\n\
              STAT {i}:addr tcp:127.0.0.1:5000\r\nSTAT {i}:state conn_parse_cmd\r\n\
              STAT {i}:secs_since_last_cmd 0\r\nEND\r\nVERSION 1.6.18\r\n",
             o = other.index(),

@@ -2,9 +2,11 @@
 //! `ClientConnection`). The byte-level loop lives in `process`.
 
 mod binary;
+mod peer;
 mod process;
 mod text;
 
+pub(crate) use peer::Peer;
 pub(crate) use process::process;
 
 use std::time::Duration;
@@ -82,9 +84,8 @@ pub(crate) struct Connection {
     pub(crate) authenticated: bool,
     /// A `Transmit` for this connection is queued and not yet answered by a full drain.
     pub(crate) transmit_queued: bool,
-    /// The peer's address as the driver gave it, memcached's form (`tcp:127.0.0.1:5000`), for
-    /// `stats conns`.
-    pub(crate) peer: Option<Box<str>>,
+    /// The peer's address when the driver gave it (`stats conns`).
+    pub(crate) peer: Peer,
 }
 
 impl Connection {
@@ -102,7 +103,7 @@ impl Connection {
             partial_since: None,
             authenticated,
             transmit_queued: false,
-            peer: None,
+            peer: Peer::default(),
         }
     }
 

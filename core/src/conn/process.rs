@@ -26,10 +26,6 @@ pub(crate) fn process<S: Service>(
 ) -> usize {
     let mut pos = 0;
     while conn.closing.is_none() {
-        if d.requests.conns_report {
-            // The server writes the report; the rest of the input waits for it.
-            return pos;
-        }
         if let Phase::Discard(remaining) = conn.phase {
             let take = remaining.min((buf.len() - pos) as u64);
             pos += take as usize;
@@ -68,7 +64,17 @@ pub(crate) fn process<S: Service>(
         };
         let step = match proto {
             Proto::Binary => binary::step(conn, &buf[pos..], d),
-            Proto::Text => text::step(conn, &buf[pos..], d),
+            Proto::Text => {
+                let step = text::step(conn, &buf[pos..], d);
+                if d.side.conns_report {
+                    // `stats conns`: the server writes the report; the rest of the input waits.
+                    if let Step::Used(n) = step {
+                        pos += n;
+                    }
+                    return pos;
+                }
+                step
+            }
         };
         match step {
             Step::Used(n) => pos += n,

@@ -63,7 +63,7 @@ impl<S: Service> Dispatch<'_, S> {
             line(out, "CLIENT_ERROR invalid shutdown mode");
             return Flow::Continue;
         };
-        self.requests.shutdown = Some(match kind {
+        self.side.shutdown = Some(match kind {
             ShutdownKind::Immediate => ShutdownMode::Immediate,
             ShutdownKind::Graceful => ShutdownMode::Graceful,
         });
@@ -125,6 +125,7 @@ impl<S: Service> Dispatch<'_, S> {
         if id >= CLASS_IDS {
             return line(out, "CLIENT_ERROR Illegal slab id");
         }
+        // 0 lists everything; a u32 fits usize on every platform keel builds for.
         let limit = if limit == 0 {
             usize::MAX
         } else {

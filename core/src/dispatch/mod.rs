@@ -37,22 +37,35 @@ pub(crate) struct Dispatch<'a, S> {
     pub(crate) bytes: &'a mut Vec<u8>,
     pub(crate) started: Timestamp,
     pub(crate) now: Timestamp,
+    /// What commands read of the server as a whole, and ask of it.
+    pub(crate) side: &'a mut ServerSide,
+}
+
+/// The server as a whole, as commands see it: a few gauges the server keeps current (so that a
+/// request pays nothing to pass them), and requests it carries out once the connection's input
+/// is processed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ServerSide {
     /// Connection slots allocated so far (STAT `connection_structures`).
     pub(crate) connection_structures: usize,
     /// New connections are being accepted (STAT `accepting_conns`).
     pub(crate) accepting: bool,
-    /// What commands ask of the server as a whole.
-    pub(crate) requests: &'a mut ServerRequests,
-}
-
-/// Requests for the server as a whole, carried out once the connection's input is processed.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct ServerRequests {
     /// `shutdown` (with `-A`): the driver is told to stop.
     pub(crate) shutdown: Option<ShutdownMode>,
     /// `stats conns`: the connection's processing stops after the command so the server, which
     /// holds every connection, can write the report before the next request's answer.
     pub(crate) conns_report: bool,
+}
+
+impl Default for ServerSide {
+    fn default() -> ServerSide {
+        ServerSide {
+            connection_structures: 0,
+            accepting: true,
+            shutdown: None,
+            conns_report: false,
+        }
+    }
 }
 
 impl<S: Service> Dispatch<'_, S> {
@@ -72,8 +85,8 @@ impl<S: Service> Dispatch<'_, S> {
                     config: self.config,
                     started: self.started,
                     now: self.now,
-                    connection_structures: self.connection_structures,
-                    accepting: self.accepting,
+                    connection_structures: self.side.connection_structures,
+                    accepting: self.side.accepting,
                 };
                 let mut ordered = Ordered::default();
                 self.stats.write_general(&cx, &mut ordered);

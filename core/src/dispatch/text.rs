@@ -241,7 +241,7 @@ impl<S: Service> Dispatch<'_, S> {
             Some(b"cachedump") => return self.cachedump(tokens, out),
             Some(b"conns") => {
                 // The server, which holds every connection, writes the report.
-                self.requests.conns_report = true;
+                self.side.conns_report = true;
                 return;
             }
             Some(_) => return line(out, "ERROR"),

@@ -4,6 +4,8 @@
 //! memcached names a connection by its descriptor and also lists its listening sockets; the core
 //! knows neither, so a connection is named by its slot index and listeners are not listed.
 
+use core::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use super::slab::ConnSlab;
@@ -14,6 +16,7 @@ use crate::time::Timestamp;
 /// Writes the report, `END` included, for the request of `requester`.
 pub(super) fn write_report(
     conns: &ConnSlab,
+    wide_peers: &BTreeMap<ConnId, SocketAddr>,
     requester: ConnId,
     now: Timestamp,
     output_limit: usize,
@@ -25,8 +28,11 @@ pub(super) fn write_report(
         }
         let index = id.index();
         // Writing to a Vec cannot fail.
-        if let Some(peer) = &conn.peer {
-            let _ = write!(out, "STAT {index}:addr {peer}\r\n");
+        let peer = conn.peer.inline().or_else(|| wide_peers.get(&id).copied());
+        if let Some(peer) = peer {
+            // memcached's form: tcp:1.2.3.4:5 or tcp6:[::1]:5.
+            let proto = if peer.is_ipv6() { "tcp6" } else { "tcp" };
+            let _ = write!(out, "STAT {index}:addr {proto}:{peer}\r\n");
         }
         let state = if id == requester {
             "conn_parse_cmd"

@@ -4,12 +4,13 @@
 mod conns;
 mod slab;
 
-use std::collections::VecDeque;
+use core::net::SocketAddr;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::buffer::BufferPool;
 use crate::config::Config;
-use crate::conn::{ConnState, Connection, process};
-use crate::dispatch::{Dispatch, ServerRequests};
+use crate::conn::{ConnState, Connection, Peer, process};
+use crate::dispatch::{Dispatch, ServerSide};
 use crate::id::ConnId;
 use crate::output::{AcceptError, CloseReason, Interest, Output, ShutdownMode};
 use crate::service::Service;
@@ -48,10 +49,12 @@ pub struct Server<S> {
     shutting_down: bool,
     stat_scratch: String,
     key_scratch: Vec<u8>,
-    /// What commands asked of the server as a whole (`shutdown`, `stats conns`).
-    requests: ServerRequests,
+    /// What commands read of the server as a whole, and asked of it (`shutdown`, `stats conns`).
+    side: ServerSide,
     /// Since when the driver has stopped accepting (out of descriptors), if it has.
     accept_paused_since: Option<Timestamp>,
+    /// Peer addresses too long to keep inline in their connection (IPv6).
+    wide_peers: BTreeMap<ConnId, SocketAddr>,
 }
 
 impl<S: Service> Server<S> {
@@ -71,8 +74,9 @@ impl<S: Service> Server<S> {
             shutting_down: false,
             stat_scratch: String::new(),
             key_scratch: Vec::new(),
-            requests: ServerRequests::default(),
+            side: ServerSide::default(),
             accept_paused_since: None,
+            wide_peers: BTreeMap::new(),
         }
     }
 
@@ -108,15 +112,18 @@ impl<S: Service> Server<S> {
     /// A client's `shutdown` command (allowed by `Config::shutdown_enabled`) asked the server to
     /// stop: the driver begins its graceful shutdown when it sees this.
     pub fn shutdown_requested(&self) -> Option<ShutdownMode> {
-        self.requests.shutdown
+        self.side.shutdown
     }
 
-    /// The peer address of an accepted connection in memcached's form (`tcp:127.0.0.1:5000`,
-    /// `tcp6:[::1]:5000`), for `stats conns`. Optional: a connection without one is listed
-    /// without its `addr` line.
-    pub fn set_peer(&mut self, id: ConnId, peer: String) {
+    /// The peer address of an accepted connection, for `stats conns`. Optional: a connection
+    /// without one is listed without its `addr` line. (An address is a plain value from
+    /// `core::net`; the core still opens no socket.)
+    pub fn set_peer(&mut self, id: ConnId, peer: SocketAddr) {
         if let Some(conn) = self.conns.get_mut(id) {
-            conn.peer = Some(peer.into_boxed_str());
+            conn.peer = Peer::new(peer);
+            if conn.peer.elsewhere() {
+                self.wide_peers.insert(id, peer);
+            }
         }
     }
 
@@ -127,6 +134,7 @@ impl<S: Service> Server<S> {
         if self.accept_paused_since.is_none() {
             self.accept_paused_since = Some(now);
             self.stats.listen_disabled_num += 1;
+            self.side.accepting = false;
         }
     }
 
@@ -135,6 +143,7 @@ impl<S: Service> Server<S> {
         let now = self.clock.advance(now);
         if let Some(since) = self.accept_paused_since.take() {
             self.stats.time_in_listen_disabled_us += now.millis_since(since) * 1000;
+            self.side.accepting = !self.shutting_down;
         }
     }
 
@@ -159,9 +168,11 @@ impl<S: Service> Server<S> {
         if let Some(timeout) = self.config.idle_timeout {
             self.wake_by(now.saturating_add_millis(timeout.as_millis() as u64));
         }
-        Ok(self
+        let id = self
             .conns
-            .insert(Connection::new(now, self.config.sasl.is_none())))
+            .insert(Connection::new(now, self.config.sasl.is_none()));
+        self.side.connection_structures = self.conns.slot_count();
+        Ok(id)
     }
 
     /// Bytes read from the connection. Every complete request among them (and among bytes kept
@@ -229,43 +240,49 @@ impl<S: Service> Server<S> {
 
     /// Processes `fresh` bytes after whatever the connection already holds, then settles it.
     fn run_input(&mut self, id: ConnId, now: Timestamp, fresh: &[u8]) {
-        let mut fresh = fresh;
-        loop {
-            let connection_structures = self.conns.slot_count();
-            let accepting = !self.shutting_down && self.accept_paused_since.is_none();
-            let Some(conn) = self.conns.get_mut(id) else {
-                return;
-            };
-            Self::process_input(
-                conn,
-                Dispatch {
-                    service: &mut self.service,
-                    stats: &mut self.stats,
-                    config: &mut self.config,
-                    scratch: &mut self.stat_scratch,
-                    bytes: &mut self.key_scratch,
-                    started: self.started,
-                    now,
-                    connection_structures,
-                    accepting,
-                    requests: &mut self.requests,
-                },
-                &mut self.pool,
-                fresh,
-            );
-            if !std::mem::take(&mut self.requests.conns_report) {
-                break;
-            }
-            // `stats conns` stopped the processing: its report goes out before the answers to
-            // whatever was pipelined after it, which the connection kept as input.
+        self.process_some(id, now, fresh);
+        if self.side.conns_report {
+            self.write_conns_reports(id, now);
+        }
+        self.settle(id, now);
+    }
+
+    /// `stats conns` stopped the processing: its report goes out before the answers to whatever
+    /// was pipelined after it, which the connection kept as input (and which may ask again).
+    #[cold]
+    #[inline(never)]
+    fn write_conns_reports(&mut self, id: ConnId, now: Timestamp) {
+        while std::mem::take(&mut self.side.conns_report) {
             let mut report = Vec::new();
-            conns::write_report(&self.conns, id, now, self.config.output_limit, &mut report);
+            let limit = self.config.output_limit;
+            conns::write_report(&self.conns, &self.wide_peers, id, now, limit, &mut report);
             if let Some(conn) = self.conns.get_mut(id) {
                 conn.output.extend_from_slice(&report);
             }
-            fresh = &[];
+            self.process_some(id, now, &[]);
         }
-        self.settle(id, now);
+    }
+
+    #[inline(always)]
+    fn process_some(&mut self, id: ConnId, now: Timestamp, fresh: &[u8]) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        Self::process_input(
+            conn,
+            Dispatch {
+                service: &mut self.service,
+                stats: &mut self.stats,
+                config: &mut self.config,
+                scratch: &mut self.stat_scratch,
+                bytes: &mut self.key_scratch,
+                started: self.started,
+                now,
+                side: &mut self.side,
+            },
+            &mut self.pool,
+            fresh,
+        );
     }
 
     fn process_input(
@@ -325,6 +342,9 @@ impl<S: Service> Server<S> {
                 }
                 Output::Close(id, _) => {
                     if let Some(conn) = self.conns.remove(id) {
+                        if conn.peer.elsewhere() {
+                            self.wide_peers.remove(&id);
+                        }
                         self.stats.curr_connections -= 1;
                         self.pool.give(conn.input);
                         self.pool.give(conn.output);
@@ -410,6 +430,7 @@ impl<S: Service> Server<S> {
     pub fn begin_shutdown(&mut self, now: Timestamp) {
         let now = self.clock.advance(now);
         self.shutting_down = true;
+        self.side.accepting = false;
         let ids: Vec<ConnId> = self.conns.ids().collect();
         for id in ids {
             if let Some(conn) = self.conns.get_mut(id) {

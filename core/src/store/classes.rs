@@ -85,6 +85,12 @@ impl ClassReport {
 /// A per-class table of item counters: the slab classes, then large items.
 pub(super) type ClassTable = [ClassItems; NUM_CLASSES + 1];
 
+/// The class id of a slab class, or of the large items (`None`).
+#[inline]
+pub(super) fn class_id(class: Option<u8>) -> u32 {
+    class.map_or(LARGE_CLASS_ID, |class| u32::from(class) + 1)
+}
+
 /// The table index of a class id (1-based); ids are only made by this module.
 fn slot(id: u32) -> usize {
     id as usize - 1
@@ -93,8 +99,7 @@ fn slot(id: u32) -> usize {
 impl Store {
     /// The class id an item of these sizes is stored in.
     pub fn class_id_for(key_len: usize, value_len: usize, flags: u32) -> u32 {
-        let len = item::stored_len(key_len, value_len, flags);
-        class_for(len).map_or(LARGE_CLASS_ID, |class| u32::from(class) + 1)
+        class_id(class_for(item::stored_len(key_len, value_len, flags)))
     }
 
     /// The class id of the item behind `id`.
@@ -103,9 +108,7 @@ impl Store {
     }
 
     pub(super) fn class_id_at(&self, raw: u32) -> u32 {
-        self.mem
-            .class_of(raw)
-            .map_or(LARGE_CLASS_ID, |class| u32::from(class) + 1)
+        class_id(self.mem.class_of(raw))
     }
 
     pub(super) fn class_items(&mut self, raw: u32) -> &mut ClassItems {
@@ -115,8 +118,7 @@ impl Store {
 
     /// Counts a store refused for want of memory against the class it needed.
     pub(super) fn count_out_of_memory(&mut self, len: usize) {
-        let id = class_for(len).map_or(LARGE_CLASS_ID, |class| u32::from(class) + 1);
-        self.class_items[slot(id)].outofmemory += 1;
+        self.class_items[slot(class_id(class_for(len)))].outofmemory += 1;
     }
 
     /// Counts an eviction of a live item in its class.
@@ -154,8 +156,8 @@ impl Store {
             })
         };
         let mut reports = Vec::new();
+        // NUM_CLASSES <= 256, checked where classes are defined, so `class` fits a u8.
         for class in 0..NUM_CLASSES {
-            // NUM_CLASSES <= 256, checked where classes are defined.
             let shape = self.mem.slabs.shape(class as u8);
             if shape.pages == 0 {
                 continue;
@@ -226,12 +228,14 @@ impl Store {
                 pos = next_page;
                 continue;
             };
+            // The low 15 bits: a chunk index below MAX_CHUNKS_PER_PAGE.
             let chunk = (pos & 0x7fff) as usize;
             if !wanted(u32::from(class) + 1) || chunk >= self.mem.slabs.chunks_on(page) {
                 pos = next_page;
                 continue;
             }
             pos += 1;
+            // chunk < chunks_on(page) <= 2^15, checked above.
             let raw = Loc::Chunk {
                 page,
                 chunk: chunk as u16,

@@ -252,7 +252,7 @@ impl Store {
             return Err(Miss::Absent);
         };
         let live = self.liveness(now);
-        let buf = self.mem.bytes_mut(raw);
+        let (buf, class) = self.mem.bytes_mut_and_class(raw);
         let death = live.death(buf);
         if death.is_none() {
             item::set_bits(buf, item::bits(buf) | item::ACCESSED | item::FETCHED);
@@ -260,7 +260,7 @@ impl Store {
         }
         match death {
             None => Ok(Hit {
-                class_id: self.class_id_at(raw),
+                class_id: classes::class_id(class),
                 ..item::hit(self.mem.bytes(raw))
             }),
             Some(death) => Err(self.bury(death, slot, raw)),

@@ -239,6 +239,15 @@ impl Slabs {
         &p.data[chunk * size..(chunk + 1) * size]
     }
 
+    /// `chunk_mut` and the chunk's class from one page lookup (a read's hot path needs both).
+    #[inline]
+    pub(crate) fn chunk_mut_and_class(&mut self, raw: u32) -> (&mut [u8], u8) {
+        let (page, chunk) = split(raw);
+        let p = self.page_mut(page);
+        let size = p.chunk_size;
+        (&mut p.data[chunk * size..(chunk + 1) * size], p.class)
+    }
+
     #[inline]
     pub(crate) fn chunk_mut(&mut self, raw: u32) -> &mut [u8] {
         let (page, chunk) = split(raw);

@@ -72,9 +72,7 @@ impl<S: Service> MioDriver<S> {
             return self.drain_outputs(poll);
         }
         tracing::debug!(%peer, ?id, "accepted");
-        // memcached's form for `stats conns`: tcp:1.2.3.4:5 or tcp6:[::1]:5.
-        let proto = if peer.is_ipv6() { "tcp6" } else { "tcp" };
-        self.server.set_peer(id, format!("{proto}:{peer}"));
+        self.server.set_peer(id, peer);
         // Registration reports whatever readiness the socket already has.
         self.conns.put(Conn {
             id,
@@ -92,6 +90,7 @@ impl<S: Service> MioDriver<S> {
         let mut bytes = 0;
         // Whether the output has been written as far as the socket takes it since the last read.
         let mut flushed = false;
+        let mut reads = 0;
         for _ in 0..READ_CALLS {
             // The cheap local flag first: after a short read there is nothing to ask the core.
             let Some(conn) = self.conns.get(id).filter(|c| c.readable) else {
@@ -100,6 +99,7 @@ impl<S: Service> MioDriver<S> {
             if bytes >= READ_BYTES || !self.server.interest(id).read {
                 break;
             }
+            reads += 1;
             match conn.stream.read(&mut self.buf) {
                 Ok(0) => {
                     conn.readable = false;
@@ -126,10 +126,12 @@ impl<S: Service> MioDriver<S> {
             self.write_out(id);
             flushed = true;
         }
-        // The per-turn budget left input unread: memcached's `conn_yields`.
-        let unread = self.conns.get(id).is_some_and(|c| c.readable);
-        if unread && self.server.interest(id).read {
-            self.server.count_yield();
+        // The per-turn budget ran out with input left unread: memcached's `conn_yields`.
+        if reads == READ_CALLS || bytes >= READ_BYTES {
+            let unread = self.conns.get(id).is_some_and(|c| c.readable);
+            if unread && self.server.interest(id).read {
+                self.server.count_yield();
+            }
         }
         // Served for writability alone (say, a peer reading again after backpressure).
         if !flushed {

@@ -56,9 +56,7 @@ impl<S: Service> PollDriver<S> {
         match self.server.accept(self.now) {
             Ok(id) => {
                 tracing::debug!(%peer, ?id, "accepted");
-                // memcached's form for `stats conns`: tcp:1.2.3.4:5 or tcp6:[::1]:5.
-                let proto = if peer.is_ipv6() { "tcp6" } else { "tcp" };
-                self.server.set_peer(id, format!("{proto}:{peer}"));
+                self.server.set_peer(id, peer);
                 self.sockets.insert(id, stream);
             }
             Err(e) => tracing::debug!(%peer, "refused: {e}"),
