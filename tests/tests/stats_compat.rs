@@ -555,8 +555,7 @@ fn command_replies(kind: Kind) -> Vec<(String, Vec<u8>)> {
             let reply = if command.starts_with("lru_crawler") {
                 // memcached hands a metadump's connection to its crawler thread, which may take
                 // a pipelined command with it: one command at a time, each a one-line reply.
-                conn.send(request.as_bytes());
-                conn.read_until_suffix(b"\r\n").0
+                metadump(&mut conn, command)
             } else {
                 conn.call(request.as_bytes())
             };
@@ -588,9 +587,7 @@ fn listings(kind: Kind) -> (String, String) {
     let mut conn = TextConn::connect(server.port);
     set(&mut conn, "some%key", 5, 0);
     let mut cls = 0;
-    conn.send(b"lru_crawler metadump all\r\n");
-    let (dump, _) = conn.read_until_suffix(b"END\r\n");
-    let dump = String::from_utf8(dump).expect("text");
+    let dump = String::from_utf8(metadump(&mut conn, "lru_crawler metadump all")).expect("text");
     for field in dump.lines().next().expect("one line").split(' ') {
         if let Some(id) = field.strip_prefix("cls=") {
             cls = id.parse().expect("class id");
@@ -652,9 +649,17 @@ fn metadump_streams(kind: Kind) {
     assert_eq!(loader.stat("curr_items"), KEYS.to_string());
 
     let mut dumper = small_window(server.port);
-    dumper
-        .write_all(b"lru_crawler metadump all\r\n")
-        .expect("send metadump");
+    // memcached answers BUSY while its own crawler runs (it starts one at startup).
+    let first_line = loop {
+        dumper
+            .write_all(b"lru_crawler metadump all\r\n")
+            .expect("send metadump");
+        let line = read_line(&mut dumper);
+        if !line.starts_with("BUSY") {
+            break line;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     // The dump fills the small window and waits; the other connection is served meanwhile.
     let mut other = TextConn::connect(server.port);
     if kind.is_keel() {
@@ -685,7 +690,7 @@ fn metadump_streams(kind: Kind) {
             start.elapsed()
         );
     }
-    let text = read_until_end(&mut dumper, Duration::from_secs(60));
+    let text = first_line + &read_until_end(&mut dumper, Duration::from_secs(60));
     let mut keys = BTreeSet::new();
     for line in text.lines().filter(|l| *l != "END") {
         let fields: Vec<&str> = line.split(' ').collect();
@@ -731,6 +736,39 @@ fn small_window(port: u16) -> TcpStream {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("read timeout");
     stream
+}
+
+/// Reads one line (up to `\n`), a byte at a time so nothing after it is taken.
+fn read_line(stream: &mut TcpStream) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        assert!(Instant::now() < deadline, "no line: {line:?}");
+        match stream.read(&mut byte) {
+            Ok(0) => panic!("closed after {line:?}"),
+            Ok(_) => line.push(byte[0]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    String::from_utf8(line).expect("text")
+}
+
+/// Sends a `lru_crawler` command and returns its reply: one line (`BADCLASS`, `ERROR`) or a
+/// dump ending in `END\r\n` (dump lines end in a bare `\n`). memcached answers `BUSY` while its
+/// own crawler runs (it starts one at startup): then the command is sent again.
+fn metadump(conn: &mut TextConn, command: &str) -> Vec<u8> {
+    for _ in 0..200 {
+        conn.send(format!("{command}\r\n").as_bytes());
+        let (reply, closed) = conn.read_until_suffix(b"\r\n");
+        assert!(!closed, "{command}: closed");
+        if !reply.starts_with(b"BUSY") {
+            return reply;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{command}: the crawler stayed busy for 10 s");
 }
 
 /// Reads until the bytes end with `END\r\n`; fails the test after `within`.
