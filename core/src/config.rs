@@ -15,6 +15,20 @@ pub enum ProtocolMode {
     Ascii,
 }
 
+/// Reads the process's CPU time, user and system (`getrusage`): the core cannot ask the OS, so the
+/// server crate hands it this hook for STAT's `rusage_user` and `rusage_system`.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessUsage(pub fn() -> (Duration, Duration));
+
+impl PartialEq for ProcessUsage {
+    /// Two configs are equal when they name the same hook.
+    fn eq(&self, other: &ProcessUsage) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for ProcessUsage {}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Connections open at once; one more is refused (memcached `-c`, default 1024).
@@ -56,6 +70,8 @@ pub struct Config {
     /// `set <any> <flags> <exptime> <bytes>` with `user password` as its data. It makes every
     /// connection text, whatever `protocol` says. `None` leaves connections authenticated.
     pub text_auth: Option<SharedCredentials>,
+    /// The process's CPU time for STAT; `None` reports 0.000000 for both.
+    pub process_usage: Option<ProcessUsage>,
 }
 
 impl Default for Config {
@@ -76,6 +92,7 @@ impl Default for Config {
             listen: "127.0.0.1".to_owned(),
             listen_backlog: 1024,
             text_auth: None,
+            process_usage: None,
         }
     }
 }

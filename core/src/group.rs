@@ -33,6 +33,11 @@ pub(crate) struct StatCells {
     auth_cmds: AtomicU64,
     auth_errors: AtomicU64,
     conn_yields: AtomicU64,
+    cmd_meta: AtomicU64,
+    idle_kicks: AtomicU64,
+    listen_disabled_num: AtomicU64,
+    time_in_listen_disabled_us: AtomicU64,
+    connection_structures: AtomicU64,
 }
 
 /// Which counter of a worker's slot to change.
@@ -46,6 +51,12 @@ pub(crate) enum Counter {
     AuthCmds,
     AuthErrors,
     ConnYields,
+    CmdMeta,
+    IdleKicks,
+    ListenDisabledNum,
+    TimeInListenDisabledUs,
+    /// A gauge, `set` rather than added to.
+    ConnectionStructures,
 }
 
 impl StatCells {
@@ -59,7 +70,18 @@ impl StatCells {
             Counter::AuthCmds => &self.auth_cmds,
             Counter::AuthErrors => &self.auth_errors,
             Counter::ConnYields => &self.conn_yields,
+            Counter::CmdMeta => &self.cmd_meta,
+            Counter::IdleKicks => &self.idle_kicks,
+            Counter::ListenDisabledNum => &self.listen_disabled_num,
+            Counter::TimeInListenDisabledUs => &self.time_in_listen_disabled_us,
+            Counter::ConnectionStructures => &self.connection_structures,
         }
+    }
+
+    /// Sets a gauge; only the owning worker calls it.
+    #[inline]
+    pub(crate) fn set(&self, counter: Counter, value: u64) {
+        self.cell(counter).store(value, Ordering::Relaxed);
     }
 
     /// Adds `n` (wrapping, so a gauge can go down by adding its negation). Only the owning worker
@@ -84,6 +106,11 @@ impl StatCells {
             auth_cmds: get(&self.auth_cmds),
             auth_errors: get(&self.auth_errors),
             conn_yields: get(&self.conn_yields),
+            cmd_meta: get(&self.cmd_meta),
+            idle_kicks: get(&self.idle_kicks),
+            listen_disabled_num: get(&self.listen_disabled_num),
+            time_in_listen_disabled_us: get(&self.time_in_listen_disabled_us),
+            connection_structures: get(&self.connection_structures),
         }
     }
 }

@@ -53,3 +53,14 @@ pub enum AcceptError {
     #[error("server is shutting down")]
     ShuttingDown,
 }
+
+/// How a `shutdown` command asked the server to stop (memcached `-A`): the driver stops
+/// accepting, delivers what is pending and exits, as on SIGTERM. memcached's plain `shutdown`
+/// exits at once; keel drains either way (the driver bounds how long).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// `shutdown`: memcached's SIGINT.
+    Immediate,
+    /// `shutdown graceful`: memcached's SIGUSR1.
+    Graceful,
+}

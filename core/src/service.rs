@@ -55,6 +55,24 @@ pub struct ItemView<'s> {
     pub size: usize,
 }
 
+/// One stored item as the key-listing commands (`lru_crawler metadump`, `stats cachedump`) show
+/// it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyEntry<'s> {
+    pub key: &'s [u8],
+    /// Absolute expiry in Unix seconds, 0 = never.
+    pub exptime: u32,
+    /// Unix seconds of the last access.
+    pub last_access: u32,
+    pub cas: u64,
+    pub fetched: bool,
+    /// memcached-style class id, 1..=63.
+    pub class_id: u32,
+    /// memcached's accounting size of the item.
+    pub size: usize,
+    pub value_len: usize,
+}
+
 /// Which statistics a STAT request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatGroup {
@@ -89,4 +107,29 @@ pub trait Service {
 
     /// STAT reset: zero the resettable counters.
     fn reset_stats(&mut self);
+
+    /// Lists stored keys, resumably, for `lru_crawler metadump` and `stats cachedump`: visits
+    /// live items whose class id has its bit set in `classes`, from `cursor` (0 to start), at
+    /// most `max` of them, and returns the cursor to go on from, or `None` once every item has
+    /// been visited. The cursor is the service's own business (an opaque position); nothing is
+    /// held between calls, so a listing may miss or repeat items that change meanwhile. A
+    /// service that cannot list keys lists none.
+    fn walk_keys(
+        &self,
+        classes: u64,
+        cursor: u64,
+        max: usize,
+        now: Timestamp,
+        visit: &mut dyn FnMut(&KeyEntry<'_>),
+    ) -> Option<u64> {
+        let _ = (classes, cursor, max, now, visit);
+        None
+    }
+
+    /// `cache_memlimit`: changes the memory limit at run time, evicting at once when it shrinks
+    /// below what is in use. False when the service cannot change it.
+    fn set_memory_limit(&mut self, bytes: usize, now: Timestamp) -> bool {
+        let _ = (bytes, now);
+        false
+    }
 }

@@ -1,5 +1,8 @@
 //! The server's own statistics (connections, traffic) and the general/settings STAT lines it owns.
 
+use std::fmt;
+use std::time::Duration;
+
 use crate::config::Config;
 use crate::service::StatSink;
 use crate::time::Timestamp;
@@ -13,8 +16,37 @@ pub struct ServerStats {
     pub bytes_written: u64,
     pub auth_cmds: u64,
     pub auth_errors: u64,
+    /// `me` commands: memcached 1.6 counts only those as `cmd_meta`.
+    pub cmd_meta: u64,
+    /// Connections closed by the idle timeout.
+    pub idle_kicks: u64,
+    /// Times the driver stopped accepting (out of descriptors), and for how long in total.
+    pub listen_disabled_num: u64,
+    pub time_in_listen_disabled_us: u64,
     /// Times a connection gave up its turn after `reqs_per_event` requests (memcached's name).
     pub conn_yields: u64,
+    /// Connection slots ever allocated (memcached's `connection_structures`), a gauge.
+    pub connection_structures: u64,
+}
+
+/// What the general STAT group needs to know besides the counters.
+pub(crate) struct GeneralContext<'c> {
+    pub(crate) config: &'c Config,
+    pub(crate) started: Timestamp,
+    pub(crate) now: Timestamp,
+    /// New connections are taken (not shutting down, accepting not paused).
+    pub(crate) accepting: bool,
+    /// Workers serving the cache (`-t`).
+    pub(crate) threads: usize,
+}
+
+/// A `Duration` as memcached prints rusage: seconds, a dot, six digits of microseconds.
+struct TimeVal(Duration);
+
+impl fmt::Display for TimeVal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}", self.0.as_secs(), self.0.subsec_micros())
+    }
 }
 
 impl ServerStats {
@@ -28,7 +60,13 @@ impl ServerStats {
             bytes_written: self.bytes_written + other.bytes_written,
             auth_cmds: self.auth_cmds + other.auth_cmds,
             auth_errors: self.auth_errors + other.auth_errors,
+            cmd_meta: self.cmd_meta + other.cmd_meta,
+            idle_kicks: self.idle_kicks + other.idle_kicks,
+            listen_disabled_num: self.listen_disabled_num + other.listen_disabled_num,
+            time_in_listen_disabled_us: self.time_in_listen_disabled_us
+                + other.time_in_listen_disabled_us,
             conn_yields: self.conn_yields + other.conn_yields,
+            connection_structures: self.connection_structures + other.connection_structures,
         }
     }
 
@@ -46,34 +84,60 @@ impl ServerStats {
             bytes_written: self.bytes_written.saturating_sub(base.bytes_written),
             auth_cmds: self.auth_cmds.saturating_sub(base.auth_cmds),
             auth_errors: self.auth_errors.saturating_sub(base.auth_errors),
+            cmd_meta: self.cmd_meta.saturating_sub(base.cmd_meta),
+            idle_kicks: self.idle_kicks.saturating_sub(base.idle_kicks),
+            listen_disabled_num: self
+                .listen_disabled_num
+                .saturating_sub(base.listen_disabled_num),
+            time_in_listen_disabled_us: self
+                .time_in_listen_disabled_us
+                .saturating_sub(base.time_in_listen_disabled_us),
             conn_yields: self.conn_yields.saturating_sub(base.conn_yields),
+            connection_structures: self.connection_structures,
         }
     }
 
-    pub(crate) fn write_general(
-        &self,
-        threads: usize,
-        config: &Config,
-        started: Timestamp,
-        now: Timestamp,
-        sink: &mut dyn StatSink,
-    ) {
+    /// The server's general lines; the caller puts them in memcached's order with the service's.
+    pub(crate) fn write_general(&self, cx: &GeneralContext<'_>, sink: &mut dyn StatSink) {
+        let config = cx.config;
         sink.stat("pid", &config.pid);
-        sink.stat("uptime", &(now.as_secs().saturating_sub(started.as_secs())));
-        sink.stat("time", &now.as_secs());
+        let uptime = cx.now.as_secs().saturating_sub(cx.started.as_secs());
+        sink.stat("uptime", &uptime);
+        sink.stat("time", &cx.now.as_secs());
         sink.stat("version", &config.version);
         sink.stat("keel_version", &env!("CARGO_PKG_VERSION"));
         sink.stat("pointer_size", &(usize::BITS));
+        let (user, system) = config
+            .process_usage
+            .map_or_else(|| (Duration::ZERO, Duration::ZERO), |usage| (usage.0)());
+        sink.stat("rusage_user", &TimeVal(user));
+        sink.stat("rusage_system", &TimeVal(system));
         sink.stat("max_connections", &config.max_connections);
         sink.stat("curr_connections", &self.curr_connections);
         sink.stat("total_connections", &self.total_connections);
         sink.stat("rejected_connections", &self.rejected_connections);
-        sink.stat("bytes_read", &self.bytes_read);
-        sink.stat("bytes_written", &self.bytes_written);
+        sink.stat("connection_structures", &self.connection_structures);
+        // keel keeps no descriptors in reserve: a refused connection is accepted and closed.
+        sink.stat("reserved_fds", &0);
+        sink.stat("cmd_meta", &self.cmd_meta);
         sink.stat("auth_cmds", &self.auth_cmds);
         sink.stat("auth_errors", &self.auth_errors);
-        sink.stat("threads", &threads);
+        // memcached prints idle_kicks only when an idle timeout is set.
+        if config.idle_timeout.is_some() {
+            sink.stat("idle_kicks", &self.idle_kicks);
+        }
+        sink.stat("bytes_read", &self.bytes_read);
+        sink.stat("bytes_written", &self.bytes_written);
+        sink.stat("accepting_conns", &u8::from(cx.accepting));
+        sink.stat("listen_disabled_num", &self.listen_disabled_num);
+        sink.stat(
+            "time_in_listen_disabled_us",
+            &self.time_in_listen_disabled_us,
+        );
+        sink.stat("threads", &cx.threads);
         sink.stat("conn_yields", &self.conn_yields);
+        // Rust aborts on allocation failure instead of reporting it, so none is ever counted.
+        sink.stat("malloc_fails", &0);
     }
 
     /// The server's half of `stats settings`, under memcached 1.6's names. `read_timeout` is
@@ -114,116 +178,6 @@ impl ServerStats {
     }
 }
 
-/// memcached 1.6.18's `stats settings` keys in its order (from a running memcached). The server
-/// and the service each write their own settings; `OrderedSettings` merges the two halves into
-/// this order, so tools comparing the listing with memcached's see the same sequence.
-const MEMCACHED_SETTINGS_ORDER: &[&str] = &[
-    "maxbytes",
-    "maxconns",
-    "tcpport",
-    "udpport",
-    "inter",
-    "verbosity",
-    "oldest",
-    "evictions",
-    "domain_socket",
-    "umask",
-    "shutdown_command",
-    "growth_factor",
-    "chunk_size",
-    "num_threads",
-    "num_threads_per_udp",
-    "stat_key_prefix",
-    "detail_enabled",
-    "reqs_per_event",
-    "cas_enabled",
-    "tcp_backlog",
-    "binding_protocol",
-    "auth_enabled_sasl",
-    "auth_enabled_ascii",
-    "item_size_max",
-    "maxconns_fast",
-    "hashpower_init",
-    "slab_reassign",
-    "slab_automove",
-    "slab_automove_ratio",
-    "slab_automove_window",
-    "slab_chunk_max",
-    "lru_crawler",
-    "lru_crawler_sleep",
-    "lru_crawler_tocrawl",
-    "tail_repair_time",
-    "flush_enabled",
-    "dump_enabled",
-    "hash_algorithm",
-    "lru_maintainer_thread",
-    "lru_segmented",
-    "hot_lru_pct",
-    "warm_lru_pct",
-    "hot_max_factor",
-    "warm_max_factor",
-    "temp_lru",
-    "temporary_ttl",
-    "idle_timeout",
-    "watcher_logbuf_size",
-    "worker_logbuf_size",
-    "read_buf_mem_limit",
-    "track_sizes",
-    "inline_ascii_response",
-    "ext_item_size",
-    "ext_item_age",
-    "ext_low_ttl",
-    "ext_recache_rate",
-    "ext_wbuf_size",
-    "ext_compact_under",
-    "ext_drop_under",
-    "ext_max_sleep",
-    "ext_max_frag",
-    "slab_automove_freeratio",
-    "ext_drop_unread",
-    "ssl_enabled",
-    "ssl_chain_cert",
-    "ssl_key",
-    "ssl_verify_mode",
-    "ssl_keyformat",
-    "ssl_ciphers",
-    "ssl_ca_cert",
-    "ssl_wbuf_size",
-    "ssl_session_cache",
-    "ssl_kernel_tls",
-    "ssl_min_version",
-    "num_napi_ids",
-    "memory_file",
-];
-
-/// Collects `stats settings` lines from the server and the service, then writes them in
-/// memcached's order; keys memcached does not have (keel's own) follow in the order written.
-/// Only `stats settings` uses it, so the few allocations are off the request path.
-#[derive(Default)]
-pub(crate) struct OrderedSettings {
-    lines: Vec<(usize, String, String)>,
-}
-
-impl StatSink for OrderedSettings {
-    fn stat(&mut self, name: &str, value: &dyn std::fmt::Display) {
-        let rank = MEMCACHED_SETTINGS_ORDER
-            .iter()
-            .position(|known| *known == name)
-            .unwrap_or(MEMCACHED_SETTINGS_ORDER.len());
-        self.lines.push((rank, name.to_owned(), value.to_string()));
-    }
-}
-
-impl OrderedSettings {
-    pub(crate) fn write_to(mut self, sink: &mut dyn StatSink) {
-        // A stable sort keeps keel's own keys (all of one rank) in the order they were written.
-        self.lines.sort_by_key(|(rank, _, _)| *rank);
-        for (_, name, value) in &self.lines {
-            sink.stat(name, value);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,7 +192,7 @@ mod tests {
 
     #[test]
     fn settings_come_in_memcacheds_order_with_keels_own_last() {
-        let mut ordered = OrderedSettings::default();
+        let mut ordered = crate::stat_order::Ordered::new(crate::stat_order::SETTINGS);
         let config = Config {
             reqs_per_event: Some(20),
             ..Config::default()
@@ -251,7 +205,7 @@ mod tests {
         ordered.stat("item_size_max", &1048576);
         ordered.stat("flush_enabled", &"yes");
         let mut lines = Lines(Vec::new());
-        ordered.write_to(&mut lines);
+        ordered.finish(&mut lines);
         assert_eq!(
             lines.0,
             [

@@ -673,7 +673,12 @@ fn stats_groups() {
             "missing {expected:?} in {settings}"
         );
     }
-    assert_eq!(call(&mut h, id, b"stats items\r\n"), "END\r\n");
+    let items = call(&mut h, id, b"stats items\r\n");
+    assert!(
+        items.starts_with("STAT items:1:number 1\r\nSTAT items:1:age 0\r\n")
+            && items.ends_with("END\r\n"),
+        "{items}"
+    );
     assert_eq!(
         call(&mut h, id, b"stats sizes\r\n"),
         "STAT sizes_status disabled\r\nEND\r\n"

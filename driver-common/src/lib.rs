@@ -31,4 +31,16 @@ pub struct DriverOptions {
     pub clock: Clock,
     /// The listen backlog (memcached's `-b`, default 1024); the kernel caps it at somaxconn.
     pub backlog: i32,
+    /// Called once when a client's `shutdown` command (`-A`) stops this loop, so that the other
+    /// workers of the server stop too.
+    pub on_shutdown_command: Option<Box<dyn Fn() + Send>>,
+}
+
+impl DriverOptions {
+    /// The loop stops because a client asked: tell the rest of the server.
+    pub fn shutdown_commanded(&self) {
+        if let Some(stop_all) = &self.on_shutdown_command {
+            stop_all();
+        }
+    }
 }

@@ -16,7 +16,8 @@
 //!   pending output stays within the limit plus one response (as in `connection`).
 
 use keel_core::protocol::text::{
-    MetaKind, TextRequest, Tokens, parse_flags, parse_i32, parse_u32, parse_line, words,
+    AdminRequest, MetaKind, TextRequest, Tokens, parse_flags, parse_i32, parse_line, parse_u32,
+    words,
 };
 use keel_core::protocol::{MAX_KEY_LEN, StoreMode};
 use keel_core::{Config, ProtocolMode, Timestamp};
@@ -255,6 +256,17 @@ fn check_line(line: &[u8]) {
             }
         }
         TextRequest::Close => assert!(last.starts_with(b"HTTP/"), "closed for {last:?}"),
+        TextRequest::Admin(admin) => {
+            let want: &[u8] = match admin {
+                AdminRequest::Shutdown(_) => b"shutdown",
+                AdminRequest::MemLimit { noreply, .. } => {
+                    assert_eq!(noreply, last == b"noreply", "noreply");
+                    b"cache_memlimit"
+                }
+                AdminRequest::Metadump { .. } => b"lru_crawler",
+            };
+            assert_eq!(cmd, want);
+        }
     }
 }
 

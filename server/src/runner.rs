@@ -4,7 +4,7 @@
 //! thread of its own for in-process tests.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -66,6 +66,7 @@ fn run_group(
             signals::on_hangup(&reload);
             reload
         });
+    config.process_usage = Some(keel_core::ProcessUsage(crate::usage::process_cpu));
     let seed = hash_seed().map_err(Error::Entropy)?;
     limits::ensure_nofile(u64::from(options.conn_limit) + limits::HEADROOM);
     let cache = options.cache_config(seed);
@@ -92,6 +93,8 @@ fn serve<S: Service + Send + 'static>(
 ) -> Result<(), Error> {
     let clock = WallClock::start();
     let group = WorkerGroup::new(services.len());
+    // Filled once every worker exists: a client's `shutdown` on one worker stops them all.
+    let stop_all: Arc<OnceLock<ShutdownHandle>> = Arc::new(OnceLock::new());
     let mut workers: Vec<Worker<S>> = services
         .into_iter()
         .enumerate()
@@ -102,6 +105,14 @@ fn serve<S: Service + Send + 'static>(
                 shutdown_grace: SHUTDOWN_GRACE,
                 clock: Box::new(move || -> Timestamp { clock.now() }),
                 backlog: options.listen_backlog,
+                on_shutdown_command: Some(Box::new({
+                    let stop_all = Arc::clone(&stop_all);
+                    move || {
+                        if let Some(handle) = stop_all.get() {
+                            handle.trigger();
+                        }
+                    }
+                })),
             };
             Worker::new(options.driver, server, driver_options)
         })
@@ -121,6 +132,7 @@ fn serve<S: Service + Send + 'static>(
     let handle = ShutdownHandle {
         workers: workers.iter().map(Worker::handle).collect(),
     };
+    let _ = stop_all.set(handle.clone());
     tracing::debug!(%bound, driver = %options.driver, workers = workers.len(), "listening");
     let mut rest = workers.split_off(1);
     let mut first = workers.pop().ok_or(Error::Panicked)?;

@@ -59,7 +59,15 @@ impl Cache {
             (false, false) => self.stats.get_misses += 1,
         }
         let (id, before, mut won) = match found {
-            Ok(id) => (id, self.before(id), false),
+            Ok(id) => {
+                let class = self.item_cmds(id);
+                if ttl.is_some() {
+                    class.touch_hits += 1;
+                } else {
+                    class.get_hits += 1;
+                }
+                (id, self.before(id), false)
+            }
             Err(_) => {
                 let Some(vivify) = vivify else {
                     return Outcome::Failed(Status::KeyNotFound);
@@ -128,6 +136,7 @@ impl Cache {
             self.store.set_cas(id, cas);
         } else {
             self.stats.delete_hits += 1;
+            self.item_cmds(id).delete_hits += 1;
             self.store.remove(id);
         }
         Outcome::Done { cas: 0 }

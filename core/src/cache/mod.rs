@@ -1,6 +1,7 @@
 //! The built-in cache: memcached's command semantics (CAS, quiet-agnostic outcomes, expiry,
 //! counters, delayed flush) over the compact `Store`.
 
+mod class_stats;
 mod counter;
 mod expiry;
 mod meta;
@@ -10,14 +11,17 @@ mod stats;
 pub use counter::parse_counter;
 pub use expiry::{RELATIVE_EXPTIME_MAX, absolute_exptime};
 pub use shared::SharedCache;
-pub use stats::CacheStats;
+pub use stats::{CacheStats, ClassCommands};
 
 use crate::protocol::{Command, CounterMode, Status, StoreMode};
-use crate::service::{Outcome, Service, StatGroup, StatSink};
-use crate::store::{ItemId, ItemMeta, SharedBudget, Store, StoreConfig, StoreError, StoreStats};
+use crate::service::{KeyEntry, Outcome, Service, StatGroup, StatSink};
+use crate::store::{
+    ClassReport, ItemId, ItemMeta, SharedBudget, Store, StoreConfig, StoreError, StoreStats,
+};
 use crate::sync::Arc;
 use crate::time::Timestamp;
 use expiry::unix_secs;
+use stats::ClassCommandTable;
 
 /// An INCR/DECR on a missing key with this exptime fails instead of creating the item.
 const COUNTER_NO_CREATE: u32 = u32::MAX;
@@ -64,6 +68,8 @@ pub struct Cache {
     /// A delayed FLUSH takes effect once this Unix second is reached.
     pending_flush: Option<u32>,
     stats: CacheStats,
+    /// Commands per class id, for `stats slabs`.
+    class_cmds: Box<ClassCommandTable>,
     /// Reused for APPEND/PREPEND and counters, so those do not allocate once warm.
     scratch: Vec<u8>,
 }
@@ -96,8 +102,20 @@ impl Cache {
             cas_step,
             pending_flush: None,
             stats: CacheStats::default(),
+            class_cmds: Box::new([ClassCommands::default(); crate::store::MAX_CLASS_IDS as usize]),
             scratch: Vec::new(),
         }
+    }
+
+    /// The per-class command counters of class `class_id`.
+    fn class_cmds(&mut self, class_id: u32) -> &mut ClassCommands {
+        &mut self.class_cmds[class_slot(class_id)]
+    }
+
+    /// The per-class command counters of the item behind `id`.
+    fn item_cmds(&mut self, id: ItemId) -> &mut ClassCommands {
+        let class_id = self.store.class_id(id);
+        self.class_cmds(class_id)
     }
 
     pub fn config(&self) -> &CacheConfig {
@@ -162,6 +180,20 @@ impl Cache {
         self.store.release_memory(want, unix_secs(now))
     }
 
+    /// `cache_memlimit` on a shared cache: this shard gives back `want` bytes (evicting even
+    /// with `-M`, as memcached's shrink does).
+    fn shrink_by(&mut self, want: usize, now: Timestamp) -> usize {
+        self.store.shrink(want, unix_secs(now))
+    }
+
+    fn class_commands(&self) -> &ClassCommandTable {
+        &self.class_cmds
+    }
+
+    fn class_reports(&self, now: Timestamp) -> Vec<ClassReport> {
+        self.store.class_reports(unix_secs(now))
+    }
+
     /// Applies a delayed flush whose time has come, before anything else looks at the items:
     /// everything written up to now (every CAS handed out so far) becomes invisible.
     fn catch_up(&mut self, now_secs: u32) {
@@ -208,6 +240,8 @@ impl Cache {
         match self.store.read(key, now_secs) {
             Ok(hit) => {
                 self.stats.get_hits += 1;
+                // Indexing by hand: `self` is borrowed by `hit`, but the table is a field of its own.
+                self.class_cmds[class_slot(hit.class_id)].get_hits += 1;
                 Outcome::Value {
                     flags: hit.flags,
                     // `shown_cas`, spelled out: `hit` borrows the store.
@@ -228,6 +262,7 @@ impl Cache {
         match self.store.peek(key, now_secs) {
             Ok(id) => {
                 self.stats.touch_hits += 1;
+                self.item_cmds(id).touch_hits += 1;
                 self.store
                     .set_exptime(id, absolute_exptime(exptime, now_secs));
                 self.store.record_read(id, now_secs);
@@ -287,6 +322,8 @@ impl Cache {
 
     fn store(&mut self, key: &[u8], args: StoreArgs<'_>, now_secs: u32) -> Outcome<'_> {
         self.stats.cmd_set += 1;
+        let class_id = Store::class_id_for(key.len(), args.value.len(), args.flags);
+        self.class_cmds(class_id).cmd_set += 1;
         let StoreArgs {
             mode,
             flags,
@@ -330,14 +367,19 @@ impl Cache {
                     let stale_ok = self.config.cas_enabled && mode == StoreMode::Cas;
                     if !(stale_ok && invalidate && cas < current.cas) {
                         self.stats.cas_badval += 1;
+                        self.item_cmds(id).cas_badval += 1;
                         return Outcome::Failed(Status::KeyExists);
                     }
                     // An invalidating store with an older CAS still lands, marked stale, keeping
                     // the TTL and any recache token already handed out.
-                    self.stats.cas_hits += 1;
                     stale_over = Some((current.exptime, current.token_sent));
+                    self.stats.cas_hits += 1;
+                    self.item_cmds(id).cas_hits += 1;
                 }
-                Some(_) => self.stats.cas_hits += 1,
+                Some(id) => {
+                    self.stats.cas_hits += 1;
+                    self.item_cmds(id).cas_hits += 1;
+                }
             }
         }
         let stored = match mode {
@@ -427,6 +469,7 @@ impl Cache {
             }
             Ok(id) => {
                 self.stats.delete_hits += 1;
+                self.item_cmds(id).delete_hits += 1;
                 self.store.remove(id);
                 Outcome::Done { cas: 0 }
             }
@@ -492,6 +535,11 @@ impl Cache {
         counter::render(value, old_len, &mut self.scratch);
         let in_place = self.scratch.len() == old_len;
         self.count_counter(args.mode, true);
+        let class = self.item_cmds(id);
+        match args.mode {
+            CounterMode::Incr => class.incr_hits += 1,
+            CounterMode::Decr => class.decr_hits += 1,
+        }
         let meta = self.new_meta(flags, exptime, args.new_cas);
         let id = self.insert(key, meta, None, now_secs)?;
         if in_place {
@@ -520,49 +568,71 @@ impl CacheConfig {
     }
 }
 
-/// A stat group's lines from the cache's counters and its store's (a single cache's, or the sums
-/// over a shared cache's shards).
-fn write_stats(
-    group: StatGroup,
-    config: &CacheConfig,
-    stats: &CacheStats,
-    store: &StoreStats,
-    sink: &mut dyn StatSink,
-) {
-    match group {
-        StatGroup::General => {
-            stats.write(sink);
-            sink.stat("limit_maxbytes", &config.memory_limit);
-            sink.stat("bytes", &store.bytes);
-            sink.stat("curr_items", &store.curr_items);
-            sink.stat("total_items", &store.total_items);
-            sink.stat("expired_unfetched", &store.expired_unfetched);
-            sink.stat("evicted_unfetched", &store.evicted_unfetched);
-            sink.stat("evictions", &store.evictions);
-            sink.stat("reclaimed", &store.reclaimed);
+/// What a stat group reads of one cache, or of a shared cache's shards summed.
+struct StatsView<'v> {
+    config: &'v CacheConfig,
+    stats: &'v CacheStats,
+    store: &'v StoreStats,
+    class_cmds: &'v ClassCommandTable,
+}
+
+impl StatsView<'_> {
+    /// A stat group's lines; `classes` gives the per-class reports, asked for only by the groups
+    /// that list classes.
+    fn write(
+        &self,
+        group: StatGroup,
+        classes: impl FnOnce() -> Vec<ClassReport>,
+        sink: &mut dyn StatSink,
+    ) {
+        let (config, store) = (self.config, self.store);
+        match group {
+            StatGroup::General => {
+                self.stats.write(sink);
+                sink.stat("limit_maxbytes", &config.memory_limit);
+                let slots = store.index_slots.max(1);
+                sink.stat("hash_power_level", &slots.ilog2());
+                sink.stat("hash_bytes", &(slots * 4));
+                // The index grows in one step inside the store call that fills it.
+                sink.stat("hash_is_expanding", &0);
+                sink.stat("slabs_moved", &store.slabs_moved);
+                sink.stat("bytes", &store.bytes);
+                sink.stat("curr_items", &store.curr_items);
+                sink.stat("total_items", &store.total_items);
+                sink.stat("expired_unfetched", &store.expired_unfetched);
+                sink.stat("evicted_unfetched", &store.evicted_unfetched);
+                sink.stat("evicted_active", &store.evicted_active);
+                sink.stat("evictions", &store.evictions);
+                sink.stat("reclaimed", &store.reclaimed);
+            }
+            // memcached's names; the server merges them into memcached's order.
+            StatGroup::Settings => {
+                sink.stat("maxbytes", &config.memory_limit);
+                let on_off = |on| if on { "on" } else { "off" };
+                let yes_no = |yes| if yes { "yes" } else { "no" };
+                sink.stat("evictions", &on_off(config.evictions_enabled));
+                sink.stat("cas_enabled", &yes_no(config.cas_enabled));
+                sink.stat("item_size_max", &config.item_size_max);
+                sink.stat("flush_enabled", &yes_no(config.flush_enabled));
+            }
+            StatGroup::Slabs => {
+                let classes = classes();
+                class_stats::write_slabs(&classes, self.class_cmds, sink);
+                sink.stat("active_slabs", &classes.len());
+                sink.stat("total_malloced", &store.memory_used);
+            }
+            StatGroup::Items => class_stats::write_items(&classes(), sink),
+            StatGroup::Sizes => sink.stat("sizes_status", &"disabled"),
         }
-        // memcached's names; the server merges them into memcached's order.
-        StatGroup::Settings => {
-            sink.stat("maxbytes", &config.memory_limit);
-            let on_off = |on| if on { "on" } else { "off" };
-            let yes_no = |yes| if yes { "yes" } else { "no" };
-            sink.stat("evictions", &on_off(config.evictions_enabled));
-            sink.stat("cas_enabled", &yes_no(config.cas_enabled));
-            sink.stat("item_size_max", &config.item_size_max);
-            sink.stat(
-                "flush_enabled",
-                &if config.flush_enabled { "yes" } else { "no" },
-            );
-        }
-        StatGroup::Slabs => {
-            sink.stat("active_slabs", &store.pages);
-            sink.stat("total_malloced", &store.memory_used);
-        }
-        // memcached reports items per slab class; keel's classes differ, so the group is
-        // empty, as memcached's is for an empty cache.
-        StatGroup::Items => {}
-        StatGroup::Sizes => sink.stat("sizes_status", &"disabled"),
     }
+}
+
+/// The table slot of a class id. Ids come from the store and are below `MAX_CLASS_IDS`, a power
+/// of two, so the mask changes nothing but spares the hot path a bounds check.
+#[inline]
+fn class_slot(class_id: u32) -> usize {
+    const _: () = assert!(crate::store::MAX_CLASS_IDS.is_power_of_two());
+    (class_id & (crate::store::MAX_CLASS_IDS - 1)) as usize
 }
 
 /// An INCR/DECR in the cache's terms (binary, text and meta all map onto it).
@@ -730,11 +800,57 @@ impl Service for Cache {
         self.drop_too_large(mode, key, now_secs)
     }
 
-    fn stats(&self, group: StatGroup, _now: Timestamp, sink: &mut dyn StatSink) {
-        write_stats(group, &self.config, &self.stats, &self.store.stats(), sink);
+    fn stats(&self, group: StatGroup, now: Timestamp, sink: &mut dyn StatSink) {
+        let view = StatsView {
+            config: &self.config,
+            stats: &self.stats,
+            store: &self.store.stats(),
+            class_cmds: &self.class_cmds,
+        };
+        view.write(group, || self.store.class_reports(unix_secs(now)), sink);
     }
 
     fn reset_stats(&mut self) {
         self.stats = CacheStats::default();
+        self.class_cmds.fill(ClassCommands::default());
+        self.store.reset_stats();
+    }
+
+    fn walk_keys(
+        &self,
+        classes: u64,
+        cursor: u64,
+        max: usize,
+        now: Timestamp,
+        visit: &mut dyn FnMut(&KeyEntry<'_>),
+    ) -> Option<u64> {
+        let now_secs = unix_secs(now);
+        // A delayed flush that is due hides items even before a command applies it.
+        let flushed_up_to = self
+            .pending_flush
+            .filter(|&at| now_secs >= at)
+            .map(|_| self.next_cas - 1);
+        self.store
+            .walk_items(classes, cursor, max, now_secs, &mut |item, class_id| {
+                if flushed_up_to.is_some_and(|threshold| item.cas <= threshold) {
+                    return;
+                }
+                visit(&KeyEntry {
+                    key: item.key,
+                    exptime: item.exptime,
+                    last_access: item.last_access,
+                    cas: item.cas,
+                    fetched: item.fetched,
+                    class_id,
+                    size: Store::item_size(item.key.len(), item.value.len(), item.flags),
+                    value_len: item.value.len(),
+                })
+            })
+    }
+
+    fn set_memory_limit(&mut self, bytes: usize, now: Timestamp) -> bool {
+        self.store.set_memory_limit(bytes, unix_secs(now));
+        self.config.memory_limit = bytes;
+        true
     }
 }

@@ -30,10 +30,11 @@ use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
 
-use super::{Cache, CacheConfig, CacheStats, write_stats};
+use super::stats::ClassCommandTable;
+use super::{Cache, CacheConfig, CacheStats, ClassCommands, StatsView};
 use crate::protocol::{Command, StoreMode};
-use crate::service::{ItemView, Outcome, Service, StatGroup, StatSink};
-use crate::store::{SharedBudget, Store, StoreStats};
+use crate::service::{ItemView, KeyEntry, Outcome, Service, StatGroup, StatSink};
+use crate::store::{ClassReport, MAX_CLASS_IDS, SharedBudget, Store, StoreStats};
 use crate::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use crate::time::Timestamp;
 
@@ -46,6 +47,9 @@ const MIN_BYTES_PER_SHARD: usize = 4 << 20;
 /// Shards per worker: enough that two workers rarely want the same shard at once.
 const SHARDS_PER_WORKER: usize = 4;
 const MAX_SHARDS: usize = 1024;
+/// A key-walk cursor holds the shard in its high bits, the shard's own cursor below (a store's
+/// cursors stay under 2^34).
+const CURSOR_SHARD_SHIFT: u32 = 48;
 
 /// A handle to a cache shared by several workers. Each worker has its own handle (`Clone` makes
 /// one); all handles serve the same items.
@@ -172,6 +176,33 @@ impl SharedCache {
         }
         (stats, store)
     }
+
+    /// Every shard's per-class commands, summed class by class.
+    fn class_commands(&self) -> Box<ClassCommandTable> {
+        let mut table = Box::new([ClassCommands::default(); MAX_CLASS_IDS as usize]);
+        for shard in self.shared.shards.iter() {
+            let cache = lock(&shard.cache);
+            for (sum, class) in table.iter_mut().zip(cache.class_commands().iter()) {
+                *sum += class;
+            }
+        }
+        table
+    }
+
+    /// Every shard's class reports, merged by class id.
+    fn class_reports(&self, now: Timestamp) -> Vec<ClassReport> {
+        let mut merged: Vec<ClassReport> = Vec::new();
+        for shard in self.shared.shards.iter() {
+            for report in lock(&shard.cache).class_reports(now) {
+                match merged.iter_mut().find(|r| r.id == report.id) {
+                    Some(sum) => sum.absorb(&report),
+                    None => merged.push(report),
+                }
+            }
+        }
+        merged.sort_by_key(|r| r.id);
+        merged
+    }
 }
 
 impl Shards {
@@ -292,14 +323,67 @@ impl Service for SharedCache {
         detach(outcome, scratch)
     }
 
-    fn stats(&self, group: StatGroup, _now: Timestamp, sink: &mut dyn StatSink) {
+    fn stats(&self, group: StatGroup, now: Timestamp, sink: &mut dyn StatSink) {
         let (stats, store) = self.sums();
-        write_stats(group, &self.shared.config, &stats, &store, sink);
+        let config = CacheConfig {
+            // `cache_memlimit` changes the budget's limit.
+            memory_limit: self.shared.budget.limit(),
+            ..self.shared.config.clone()
+        };
+        let class_cmds = match group {
+            StatGroup::Slabs => self.class_commands(),
+            _ => Box::new([ClassCommands::default(); MAX_CLASS_IDS as usize]),
+        };
+        let view = StatsView {
+            config: &config,
+            stats: &stats,
+            store: &store,
+            class_cmds: &class_cmds,
+        };
+        view.write(group, || self.class_reports(now), sink);
     }
 
     fn reset_stats(&mut self) {
         for shard in self.shared.shards.iter() {
             lock(&shard.cache).reset_stats();
         }
+    }
+
+    /// Walks shard after shard: the cursor's high bits name the shard, the rest is that shard's
+    /// own cursor. Each batch holds one shard's lock, for at most `max` items.
+    fn walk_keys(
+        &self,
+        classes: u64,
+        cursor: u64,
+        max: usize,
+        now: Timestamp,
+        visit: &mut dyn FnMut(&KeyEntry<'_>),
+    ) -> Option<u64> {
+        let shard = (cursor >> CURSOR_SHARD_SHIFT) as usize;
+        let inner = cursor & ((1 << CURSOR_SHARD_SHIFT) - 1);
+        let cache = lock(&self.shared.shards.get(shard)?.cache);
+        let next = cache.walk_keys(classes, inner, max, now, visit);
+        let shard = shard as u64;
+        match next {
+            Some(inner) => Some(shard << CURSOR_SHARD_SHIFT | inner),
+            None if (shard as usize) + 1 < self.shared.shards.len() => {
+                Some((shard + 1) << CURSOR_SHARD_SHIFT)
+            }
+            None => None,
+        }
+    }
+
+    /// A new limit for the one budget; then each shard in turn gives memory back until the
+    /// shards together fit it.
+    fn set_memory_limit(&mut self, bytes: usize, now: Timestamp) -> bool {
+        self.shared.budget.set_limit(bytes);
+        for shard in self.shared.shards.iter() {
+            let excess = self.shared.budget.used().saturating_sub(bytes);
+            if excess == 0 {
+                break;
+            }
+            lock(&shard.cache).shrink_by(excess, now);
+        }
+        true
     }
 }

@@ -1,7 +1,7 @@
-//! The cache's command counters, named as memcached names them.
+//! The cache's command counters, named as memcached names them, overall and per class.
 
 use crate::service::StatSink;
-use crate::store::Miss;
+use crate::store::{MAX_CLASS_IDS, Miss};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -118,3 +118,53 @@ impl CacheStats {
         }
     }
 }
+
+/// The commands `stats slabs` breaks down by class, counted against the class of the item they
+/// found (`cmd_set`: the class the request's item goes to), as memcached's `slab_stats` are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassCommands {
+    pub get_hits: u64,
+    pub cmd_set: u64,
+    pub delete_hits: u64,
+    pub incr_hits: u64,
+    pub decr_hits: u64,
+    pub cas_hits: u64,
+    pub cas_badval: u64,
+    pub touch_hits: u64,
+}
+
+impl std::ops::AddAssign<&ClassCommands> for ClassCommands {
+    /// Sums one class's commands over the shards of a shared cache.
+    fn add_assign(&mut self, other: &ClassCommands) {
+        self.get_hits += other.get_hits;
+        self.cmd_set += other.cmd_set;
+        self.delete_hits += other.delete_hits;
+        self.incr_hits += other.incr_hits;
+        self.decr_hits += other.decr_hits;
+        self.cas_hits += other.cas_hits;
+        self.cas_badval += other.cas_badval;
+        self.touch_hits += other.touch_hits;
+    }
+}
+
+impl ClassCommands {
+    /// The per-class lines memcached prints after a class's chunk counts.
+    pub fn write(&self, id: u32, sink: &mut dyn StatSink) {
+        let fields: [(&str, u64); 8] = [
+            ("get_hits", self.get_hits),
+            ("cmd_set", self.cmd_set),
+            ("delete_hits", self.delete_hits),
+            ("incr_hits", self.incr_hits),
+            ("decr_hits", self.decr_hits),
+            ("cas_hits", self.cas_hits),
+            ("cas_badval", self.cas_badval),
+            ("touch_hits", self.touch_hits),
+        ];
+        for (name, value) in fields {
+            sink.stat(&format!("{id}:{name}"), &value);
+        }
+    }
+}
+
+/// `ClassCommands` for every class id (index 0 unused, as memcached's class 0 is).
+pub(crate) type ClassCommandTable = [ClassCommands; MAX_CLASS_IDS as usize];

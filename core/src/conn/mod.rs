@@ -2,10 +2,12 @@
 //! `ClientConnection`). The byte-level loop lives in `process`.
 
 mod binary;
+mod peer;
 mod process;
 mod text;
 mod text_auth;
 
+pub(crate) use peer::Peer;
 pub(crate) use process::process;
 
 use std::time::Duration;
@@ -48,8 +50,8 @@ pub(crate) enum Phase {
     Header,
     Payload(Header, RequestShape),
     Discard(u64),
-    /// A text multi-get paused at the backpressure bound; the next key to answer.
-    MultiGet(usize),
+    /// A text multi-get (or metadump) paused at the backpressure bound; where it goes on.
+    MultiGet(u64),
 }
 
 impl Phase {
@@ -85,6 +87,8 @@ pub(crate) struct Connection {
     pub(crate) transmit_queued: bool,
     /// It used up its requests per event: complete requests wait in `input` for its next turn.
     pub(crate) yielded: bool,
+    /// The peer's address when the driver gave it (`stats conns`).
+    pub(crate) peer: Peer,
 }
 
 impl Connection {
@@ -103,6 +107,7 @@ impl Connection {
             authenticated,
             transmit_queued: false,
             yielded: false,
+            peer: Peer::default(),
         }
     }
 

@@ -79,7 +79,17 @@ pub(crate) fn process<S: Service>(
         };
         let step = match proto {
             Proto::Binary => binary::step(conn, &buf[pos..], d),
-            Proto::Text => text::step(conn, &buf[pos..], d),
+            Proto::Text => {
+                let step = text::step(conn, &buf[pos..], d);
+                if d.side.conns_report {
+                    // `stats conns`: the server writes the report; the rest of the input waits.
+                    if let Step::Used(n) = step {
+                        pos += n;
+                    }
+                    return pos;
+                }
+                step
+            }
         };
         match step {
             Step::Used(n) => pos += n,

@@ -4,6 +4,7 @@
 use std::io::Write as _;
 
 use super::{Dispatch, Flow};
+use crate::group::Counter;
 use crate::protocol::text::{MAX_OPAQUE_LEN, MetaFlags, MetaKind, TextRequest, Tokens, base64};
 use crate::protocol::{Command, CounterMode, Status, StoreMode};
 use crate::service::{ItemView, Outcome, Service};
@@ -25,7 +26,11 @@ impl<S: Service> Dispatch<'_, S> {
     ) -> Flow {
         match *request {
             TextRequest::MetaNoop => out.extend_from_slice(b"MN\r\n"),
-            TextRequest::MetaDebug { key, base64: b64 } => self.meta_debug(key, b64, out),
+            TextRequest::MetaDebug { key, base64: b64 } => {
+                // memcached 1.6 counts `me` alone as `cmd_meta`.
+                self.count(Counter::CmdMeta);
+                self.meta_debug(key, b64, out)
+            }
             TextRequest::Meta {
                 kind,
                 tokens,

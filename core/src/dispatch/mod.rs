@@ -1,6 +1,7 @@
 //! Runs decoded commands: the server-level ones (NOOP, VERSION, QUIT, STAT, VERBOSITY) here, data
 //! commands through the `Service`, and encodes responses in the connection's protocol.
 
+mod admin;
 mod binary;
 mod meta;
 mod text;
@@ -10,9 +11,10 @@ pub(crate) use text::MultiGet;
 
 use crate::config::Config;
 use crate::group::{Counter, StatCells, WorkerGroup};
-use crate::output::CloseReason;
+use crate::output::{CloseReason, ShutdownMode};
 use crate::service::{Service, StatGroup, StatSink};
-use crate::stats::{OrderedSettings, ServerStats};
+use crate::stat_order::{GENERAL, Ordered, SETTINGS};
+use crate::stats::{GeneralContext, ServerStats};
 use crate::time::Timestamp;
 
 /// What the connection does after a command.
@@ -39,6 +41,32 @@ pub(crate) struct Dispatch<'a, S> {
     pub(crate) bytes: &'a mut Vec<u8>,
     pub(crate) started: Timestamp,
     pub(crate) now: Timestamp,
+    /// What commands read of the server as a whole, and ask of it.
+    pub(crate) side: &'a mut ServerSide,
+}
+
+/// The server as a whole, as commands see it: a few gauges the server keeps current (so that a
+/// request pays nothing to pass them), and requests it carries out once the connection's input
+/// is processed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ServerSide {
+    /// New connections are being accepted (STAT `accepting_conns`).
+    pub(crate) accepting: bool,
+    /// `shutdown` (with `-A`): the driver is told to stop.
+    pub(crate) shutdown: Option<ShutdownMode>,
+    /// `stats conns`: the connection's processing stops after the command so the server, which
+    /// holds every connection, can write the report before the next request's answer.
+    pub(crate) conns_report: bool,
+}
+
+impl Default for ServerSide {
+    fn default() -> ServerSide {
+        ServerSide {
+            accepting: true,
+            shutdown: None,
+            conns_report: false,
+        }
+    }
 }
 
 impl<S: Service> Dispatch<'_, S> {
@@ -54,19 +82,24 @@ impl<S: Service> Dispatch<'_, S> {
     /// merged into memcached's order.
     fn write_stats(&mut self, group: StatGroup, sink: &mut dyn StatSink) {
         match group {
-            StatGroup::General => self.group.totals().write_general(
-                self.group.workers(),
-                self.config,
-                self.started,
-                self.now,
-                sink,
-            ),
+            StatGroup::General => {
+                let cx = GeneralContext {
+                    config: self.config,
+                    started: self.started,
+                    now: self.now,
+                    accepting: self.side.accepting,
+                    threads: self.group.workers(),
+                };
+                let mut ordered = Ordered::new(GENERAL);
+                self.group.totals().write_general(&cx, &mut ordered);
+                self.service.stats(group, self.now, &mut ordered);
+                return ordered.finish(sink);
+            }
             StatGroup::Settings => {
-                let mut settings = OrderedSettings::default();
-                ServerStats::write_settings(self.group.workers(), self.config, &mut settings);
-                self.service.stats(group, self.now, &mut settings);
-                settings.write_to(sink);
-                return;
+                let mut ordered = Ordered::new(SETTINGS);
+                ServerStats::write_settings(self.group.workers(), self.config, &mut ordered);
+                self.service.stats(group, self.now, &mut ordered);
+                return ordered.finish(sink);
             }
             StatGroup::Items | StatGroup::Slabs | StatGroup::Sizes => {}
         }

@@ -130,6 +130,7 @@ impl<S: Service> Dispatch<'_, S> {
             TextRequest::Meta { .. } | TextRequest::MetaNoop | TextRequest::MetaDebug { .. } => {
                 return self.run_meta(request, data, out);
             }
+            TextRequest::Admin(admin) => return self.run_admin(admin, out, cursor),
         }
         Flow::Continue
     }
@@ -147,7 +148,7 @@ impl<S: Service> Dispatch<'_, S> {
             .iter()
             .copied()
             .chain(words(tokens.rest()))
-            .skip(cursor.next_key);
+            .skip(usize::try_from(cursor.next_key).unwrap_or(usize::MAX));
         for key in keys {
             if out.len() > cursor.stop_at {
                 return Flow::Paused;
@@ -237,6 +238,12 @@ impl<S: Service> Dispatch<'_, S> {
             Some(b"items") => StatGroup::Items,
             Some(b"slabs") => StatGroup::Slabs,
             Some(b"sizes") => StatGroup::Sizes,
+            Some(b"cachedump") => return self.cachedump(tokens, out),
+            Some(b"conns") => {
+                // The server, which holds every connection, writes the report.
+                self.side.conns_report = true;
+                return;
+            }
             Some(_) => return line(out, "ERROR"),
         };
         let mut sink = TextStats { out };
@@ -291,10 +298,11 @@ impl<S: Service> Dispatch<'_, S> {
 
 /// How far a multi-get has got. Its hits are copied into the output, so one line naming a large
 /// item thousands of times could buffer gigabytes; it stops at the backpressure bound instead and
-/// goes on from the next key once the peer has taken some output.
+/// goes on from the next key once the peer has taken some output. A metadump pauses the same
+/// way, `next_key` then being the service's key-walk cursor.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct MultiGet {
-    pub(crate) next_key: usize,
+    pub(crate) next_key: u64,
     /// Output length past which the multi-get pauses.
     pub(crate) stop_at: usize,
 }

@@ -1,17 +1,19 @@
 //! The coordinator (the seed's `Server` plus the pure half of its `ConnectionManager`): the
 //! connection table, limits, idle deadlines, backpressure and the queue of driver instructions.
 
+mod conns;
 mod slab;
 
-use std::collections::VecDeque;
+use core::net::SocketAddr;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::buffer::BufferPool;
 use crate::config::Config;
-use crate::conn::{ConnState, Connection, process};
-use crate::dispatch::Dispatch;
+use crate::conn::{ConnState, Connection, Peer, process};
+use crate::dispatch::{Dispatch, ServerSide};
 use crate::group::{Counter, StatCells, WorkerGroup};
 use crate::id::ConnId;
-use crate::output::{AcceptError, CloseReason, Interest, Output};
+use crate::output::{AcceptError, CloseReason, Interest, Output, ShutdownMode};
 use crate::service::Service;
 use crate::stats::ServerStats;
 use crate::sync::Arc;
@@ -56,6 +58,12 @@ pub struct Server<S> {
     shutting_down: bool,
     stat_scratch: String,
     key_scratch: Vec<u8>,
+    /// What commands read of the server as a whole, and asked of it (`shutdown`, `stats conns`).
+    side: ServerSide,
+    /// Since when the driver has stopped accepting (out of descriptors), if it has.
+    accept_paused_since: Option<Timestamp>,
+    /// Peer addresses too long to keep inline in their connection (IPv6).
+    wide_peers: BTreeMap<ConnId, SocketAddr>,
 }
 
 impl<S: Service> Server<S> {
@@ -96,6 +104,9 @@ impl<S: Service> Server<S> {
             shutting_down: false,
             stat_scratch: String::new(),
             key_scratch: Vec::new(),
+            side: ServerSide::default(),
+            accept_paused_since: None,
+            wide_peers: BTreeMap::new(),
         }
     }
 
@@ -139,6 +150,47 @@ impl<S: Service> Server<S> {
         self.shutting_down
     }
 
+    /// A client's `shutdown` command (allowed by `Config::shutdown_enabled`) asked the server to
+    /// stop: the driver begins its graceful shutdown when it sees this.
+    pub fn shutdown_requested(&self) -> Option<ShutdownMode> {
+        self.side.shutdown
+    }
+
+    /// The peer address of an accepted connection, for `stats conns`. Optional: a connection
+    /// without one is listed without its `addr` line. (An address is a plain value from
+    /// `core::net`; the core still opens no socket.)
+    pub fn set_peer(&mut self, id: ConnId, peer: SocketAddr) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.peer = Peer::new(peer);
+            if conn.peer.elsewhere() {
+                self.wide_peers.insert(id, peer);
+            }
+        }
+    }
+
+    /// The driver stopped accepting (out of descriptors): counted in `listen_disabled_num`, and
+    /// `accepting_conns` reads 0 until `resume_accepting`.
+    pub fn pause_accepting(&mut self, now: Timestamp) {
+        let now = self.clock.advance(now);
+        if self.accept_paused_since.is_none() {
+            self.accept_paused_since = Some(now);
+            self.count(Counter::ListenDisabledNum, 1);
+            self.side.accepting = false;
+        }
+    }
+
+    /// The driver accepts again; the pause is added to `time_in_listen_disabled_us`.
+    pub fn resume_accepting(&mut self, now: Timestamp) {
+        let now = self.clock.advance(now);
+        if let Some(since) = self.accept_paused_since.take() {
+            self.count(
+                Counter::TimeInListenDisabledUs,
+                now.millis_since(since) * 1000,
+            );
+            self.side.accepting = !self.shutting_down;
+        }
+    }
+
     /// Registers a new connection, or refuses it when at `max_connections` or shutting down.
     pub fn accept(&mut self, now: Timestamp) -> Result<ConnId, AcceptError> {
         let now = self.clock.advance(now);
@@ -154,9 +206,14 @@ impl<S: Service> Server<S> {
         if let Some(timeout) = self.config.idle_timeout {
             self.wake_by(now.saturating_add_millis(timeout.as_millis() as u64));
         }
-        Ok(self
+        let id = self
             .conns
-            .insert(Connection::new(now, self.authenticated_at_start())))
+            .insert(Connection::new(now, self.authenticated_at_start()));
+        self.cells.set(
+            Counter::ConnectionStructures,
+            self.conns.slot_count() as u64,
+        );
+        Ok(id)
     }
 
     /// A new connection starts authenticated unless SASL (`-S`) or text tokens (`-Y`) are on.
@@ -220,12 +277,40 @@ impl<S: Service> Server<S> {
         }
         self.next_sweep = next;
         for (id, reason) in expired {
+            if reason == CloseReason::IdleTimeout {
+                self.count(Counter::IdleKicks, 1);
+            }
             self.close_now(id, reason);
         }
     }
 
     /// Processes `fresh` bytes after whatever the connection already holds, then settles it.
     fn run_input(&mut self, id: ConnId, now: Timestamp, fresh: &[u8]) {
+        self.process_some(id, now, fresh);
+        if self.side.conns_report {
+            self.write_conns_reports(id, now);
+        }
+        self.settle(id, now);
+    }
+
+    /// `stats conns` stopped the processing: its report goes out before the answers to whatever
+    /// was pipelined after it, which the connection kept as input (and which may ask again).
+    #[cold]
+    #[inline(never)]
+    fn write_conns_reports(&mut self, id: ConnId, now: Timestamp) {
+        while std::mem::take(&mut self.side.conns_report) {
+            let mut report = Vec::new();
+            let limit = self.config.output_limit;
+            conns::write_report(&self.conns, &self.wide_peers, id, now, limit, &mut report);
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.output.extend_from_slice(&report);
+            }
+            self.process_some(id, now, &[]);
+        }
+    }
+
+    #[inline(always)]
+    fn process_some(&mut self, id: ConnId, now: Timestamp, fresh: &[u8]) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
@@ -246,6 +331,7 @@ impl<S: Service> Server<S> {
                 bytes: &mut self.key_scratch,
                 started: self.started,
                 now,
+                side: &mut self.side,
             },
             &mut self.pool,
             fresh,
@@ -254,7 +340,6 @@ impl<S: Service> Server<S> {
             self.yielded.push_back(id);
             self.count(Counter::ConnYields, 1);
         }
-        self.settle(id, now);
     }
 
     /// Whether connections gave up their turn with requests still waiting: the driver must not
@@ -340,6 +425,9 @@ impl<S: Service> Server<S> {
                 }
                 Output::Close(id, _) => {
                     if let Some(conn) = self.conns.remove(id) {
+                        if conn.peer.elsewhere() {
+                            self.wide_peers.remove(&id);
+                        }
                         self.count(Counter::CurrConnections, u64::MAX);
                         self.group.close();
                         self.pool.give(conn.input);
@@ -427,6 +515,7 @@ impl<S: Service> Server<S> {
     pub fn begin_shutdown(&mut self, now: Timestamp) {
         let now = self.clock.advance(now);
         self.shutting_down = true;
+        self.side.accepting = false;
         let ids: Vec<ConnId> = self.conns.ids().collect();
         for id in ids {
             if let Some(conn) = self.conns.get_mut(id) {

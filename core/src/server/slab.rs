@@ -22,6 +22,20 @@ impl ConnSlab {
         self.len
     }
 
+    /// Slots allocated so far, used or free: memcached's `connection_structures`.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &Connection)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let generation = s.generation;
+            s.conn
+                .as_ref()
+                .map(|c| (ConnId::new(i as u32, generation), c))
+        })
+    }
+
     pub(crate) fn insert(&mut self, conn: Connection) -> ConnId {
         self.len += 1;
         if let Some(index) = self.free.pop() {

@@ -74,6 +74,7 @@ impl Store {
                 Some((victim, _)) => {
                     let page = self.take_page(victim, live);
                     self.mem.slabs.reassign_page(page, class);
+                    self.slabs_moved += 1;
                 }
                 None if self.evict_large(live) => {}
                 None => return Err(StoreError::OutOfMemory),
@@ -104,29 +105,39 @@ impl Store {
 
     /// Gives memory back to a shared budget for another store: evicts whole pages (biggest class
     /// first) and large items until at least `want` bytes are returned or nothing is left.
-    /// Returns the bytes given back.
+    /// Returns the bytes given back. With evictions off (`-M`) it gives nothing.
     pub fn release_memory(&mut self, want: usize, now: u32) -> usize {
         if !self.evictions_enabled {
-            // -M: items are never evicted, not even for another shard.
             return 0;
         }
+        self.shrink(want, now)
+    }
+
+    /// Changes the memory limit at run time (memcached's `cache_memlimit`). Shrinking below what
+    /// is in use evicts at once until the store fits the new limit. With a shared budget, this
+    /// store gives up only its own memory; the caller shrinks the others.
+    pub fn set_memory_limit(&mut self, limit: usize, now: u32) {
+        self.mem.budget.set_limit(limit);
+        let excess = self.mem.used().saturating_sub(limit);
+        self.shrink(excess, now);
+    }
+
+    /// Evicts whole pages (from the class holding the most) or large items (when they hold
+    /// more) until `want` bytes are freed or nothing is left; the bytes freed.
+    pub fn shrink(&mut self, want: usize, now: u32) -> usize {
         let live = self.liveness(now);
         let page_size = self.mem.slabs.page_size();
         let mut released = 0;
         while released < want {
             let before = self.mem.used();
-            let large_first = self.mem.large.len() > 0
-                && self
-                    .mem
-                    .slabs
-                    .biggest_class(None)
-                    .is_none_or(|(_, pages)| pages * page_size < self.mem.large.bytes());
-            if large_first && self.evict_large(live) {
-            } else if let Some((victim, _)) = self.mem.slabs.biggest_class(None) {
-                let page = self.take_page(victim, live);
-                self.mem.release_page(page);
-            } else if !self.evict_large(live) {
-                break;
+            let large = self.mem.large.bytes();
+            match self.mem.slabs.biggest_class(None) {
+                Some((victim, pages)) if pages * page_size >= large => {
+                    let page = self.take_page(victim, live);
+                    self.mem.release_page(page);
+                }
+                _ if self.evict_large(live) => {}
+                _ => break,
             }
             released += before - self.mem.used();
         }
@@ -182,6 +193,7 @@ impl Store {
                 if !fetched {
                     self.evicted_unfetched += 1;
                 }
+                self.count_eviction(raw, live.now);
             }
         }
         let slot = self.index.slot_of(raw, &self.mem);

@@ -28,6 +28,11 @@ impl SharedBudget {
         self.limit.load(Ordering::Relaxed)
     }
 
+    /// A new limit (`cache_memlimit`); stores over it are shrunk by their owner.
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
     /// Bytes held by all the stores together.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
@@ -73,6 +78,13 @@ impl Budget {
         match self {
             Budget::Own { limit } => *limit,
             Budget::Shared(shared) => shared.limit(),
+        }
+    }
+
+    pub(crate) fn set_limit(&mut self, new: usize) {
+        match self {
+            Budget::Own { limit } => *limit = new,
+            Budget::Shared(shared) => shared.set_limit(new),
         }
     }
 

@@ -54,8 +54,7 @@ impl Index {
         self.len
     }
 
-    /// Slots allocated (4 bytes each); only the overhead test needs it.
-    #[cfg(test)]
+    /// Slots allocated (4 bytes each): STAT `hash_bytes` and `hash_power_level`.
     pub(crate) fn capacity(&self) -> usize {
         self.slots.len()
     }

@@ -161,7 +161,8 @@ pub(crate) fn accounted_size(buf: &[u8]) -> usize {
     super::Store::item_size(key_len(buf), value_len(buf), flags(buf))
 }
 
-/// The part of `view` a read answers with.
+/// The part of `view` a read answers with; the store fills in the class id, which depends on
+/// where the bytes live.
 pub(crate) fn hit(buf: &[u8]) -> Hit<'_> {
     debug_assert!(is_used(buf), "reading a free chunk");
     let value_at = key_at(buf) + key_len(buf);
@@ -169,11 +170,14 @@ pub(crate) fn hit(buf: &[u8]) -> Hit<'_> {
         value: &buf[value_at..value_at + value_len(buf)],
         flags: flags(buf),
         cas: cas(buf),
+        class_id: 0,
     }
 }
 
 pub(crate) fn view(buf: &[u8]) -> ItemRef<'_> {
-    let Hit { value, flags, cas } = hit(buf);
+    let Hit {
+        value, flags, cas, ..
+    } = hit(buf);
     ItemRef {
         key: key(buf),
         value,

@@ -35,6 +35,22 @@ impl Large {
         self.len
     }
 
+    /// The item in table slot `index`: `None` past the table's end, `Some(None)` for an empty
+    /// slot.
+    pub(crate) fn slot(&self, index: u32) -> Option<Option<&[u8]>> {
+        self.items.get(index as usize).map(|data| data.as_deref())
+    }
+
+    /// The first item at or after the CLOCK hand, looking at most 1024 slots on.
+    pub(crate) fn hand_item(&self) -> Option<u32> {
+        let slots = self.items.len();
+        (0..slots.min(1024))
+            .map(|step| (self.hand + step) % slots)
+            .find(|&index| self.items[index].is_some())
+            // The table never grows past MAX_LARGE < 2^31 entries.
+            .map(|index| index as u32)
+    }
+
     /// A table slot is free or can be added.
     pub(crate) fn has_room(&self) -> bool {
         !self.spare.is_empty() || self.items.len() < MAX_LARGE

@@ -78,6 +78,18 @@ impl Memory {
         }
     }
 
+    /// `bytes_mut` and the slab class (`None` for a large item) from one lookup.
+    #[inline]
+    pub(crate) fn bytes_mut_and_class(&mut self, raw: u32) -> (&mut [u8], Option<u8>) {
+        match Loc::decode(raw) {
+            Loc::Chunk { .. } => {
+                let (buf, class) = self.slabs.chunk_mut_and_class(raw);
+                (buf, Some(class))
+            }
+            Loc::Large(index) => (self.large.get_mut(index), None),
+        }
+    }
+
     /// The slab class of the item's chunk; `None` for a large item.
     pub(crate) fn class_of(&self, raw: u32) -> Option<u8> {
         match Loc::decode(raw) {

@@ -19,6 +19,7 @@
 
 mod alloc;
 mod budget;
+mod classes;
 mod index;
 mod item;
 mod large;
@@ -31,8 +32,10 @@ mod tests;
 use std::fmt;
 
 pub use budget::SharedBudget;
+pub use classes::{ClassItems, ClassReport, LARGE_CLASS_ID, MAX_CLASS_IDS};
 
 use budget::Budget;
+use classes::ClassTable;
 use index::Index;
 use item::{Death, Liveness};
 use loc::Loc;
@@ -108,6 +111,8 @@ pub struct Hit<'a> {
     pub value: &'a [u8],
     pub flags: u32,
     pub cas: u64,
+    /// The item's class id (`stats slabs` counts hits per class).
+    pub class_id: u32,
 }
 
 /// Why [`Store::find`] found no live item.
@@ -149,6 +154,12 @@ pub struct StoreStats {
     pub memory_limit: u64,
     /// Slab pages in use.
     pub pages: u64,
+    /// Evictions of items accessed since the CLOCK hand last passed them.
+    pub evicted_active: u64,
+    /// Slab pages taken from one class for another.
+    pub slabs_moved: u64,
+    /// Slots of the key index (4 bytes each).
+    pub index_slots: u64,
 }
 
 impl std::ops::AddAssign for StoreStats {
@@ -182,6 +193,9 @@ pub struct Store {
     evicted_unfetched: u64,
     expired_unfetched: u64,
     reclaimed: u64,
+    slabs_moved: u64,
+    /// Item counters per class (`stats items`).
+    class_items: Box<ClassTable>,
 }
 
 impl fmt::Debug for Store {
@@ -229,6 +243,8 @@ impl Store {
             evicted_unfetched: 0,
             expired_unfetched: 0,
             reclaimed: 0,
+            slabs_moved: 0,
+            class_items: Box::new([ClassItems::default(); slab::NUM_CLASSES + 1]),
         }
     }
 
@@ -300,14 +316,17 @@ impl Store {
             return Err(Miss::Absent);
         };
         let live = self.liveness(now);
-        let buf = self.mem.bytes_mut(raw);
+        let (buf, class) = self.mem.bytes_mut_and_class(raw);
         let death = live.death(buf);
         if death.is_none() {
             item::set_bits(buf, item::bits(buf) | item::ACCESSED | item::FETCHED);
             item::set_last_access(buf, now);
         }
         match death {
-            None => Ok(item::hit(self.mem.bytes(raw))),
+            None => Ok(Hit {
+                class_id: classes::class_id(class),
+                ..item::hit(self.mem.bytes(raw))
+            }),
             Some(death) => Err(self.bury(death, slot, raw)),
         }
     }
@@ -398,6 +417,7 @@ impl Store {
         let len = item::stored_len(key.len(), value.len(), meta.flags);
         let class = slab::class_for(len);
         if !self.could_ever_hold(len, class) {
+            self.count_out_of_memory(len);
             return Err(StoreError::OutOfMemory);
         }
         let live = self.liveness(now);
@@ -409,7 +429,9 @@ impl Store {
                 self.count_dead(death, raw);
             }
             if class.is_some() && self.mem.class_of(raw) == class {
-                self.bytes -= item::accounted_size(self.mem.bytes(raw)) as u64;
+                let old = item::accounted_size(self.mem.bytes(raw)) as u64;
+                self.bytes -= old;
+                self.class_items(raw).mem_requested -= old;
                 reuse = Some(raw);
             } else {
                 self.unlink_at(slot, raw);
@@ -417,21 +439,25 @@ impl Store {
             }
         }
         let raw = match (reuse, class) {
-            (Some(raw), _) => raw,
-            (None, Some(class)) => self.alloc_chunk(class, live)?,
-            (None, None) => {
-                self.make_room(len, live)?;
+            (Some(raw), _) => Ok(raw),
+            (None, Some(class)) => self.alloc_chunk(class, live),
+            (None, None) => self.make_room(len, live).map(|()| {
                 let data = vec![0u8; len].into_boxed_slice();
                 self.mem.insert_large(data)
-            }
-        };
+            }),
+        }
+        .inspect_err(|_| self.count_out_of_memory(len))?;
         item::write(self.mem.bytes_mut(raw), key, meta, value, now);
+        let size = Self::item_size(key.len(), value.len(), meta.flags) as u64;
+        let class_items = self.class_items(raw);
+        class_items.mem_requested += size;
         if reuse.is_none() {
+            class_items.number += 1;
             self.index.insert(raw, &self.mem);
             self.curr_items += 1;
         }
         self.total_items += 1;
-        self.bytes += Self::item_size(key.len(), value.len(), meta.flags) as u64;
+        self.bytes += size;
         Ok(ItemId(raw))
     }
 
@@ -459,7 +485,22 @@ impl Store {
             memory_used: self.mem.used() as u64,
             memory_limit: self.mem.budget.limit() as u64,
             pages: self.mem.slabs.pages_in_use() as u64,
+            evicted_active: self.class_items.iter().map(|c| c.evicted_active).sum(),
+            slabs_moved: self.slabs_moved,
+            index_slots: self.index.capacity() as u64,
         }
+    }
+
+    /// STAT reset: zeroes what memcached's `stats reset` zeroes (`total_items` and the
+    /// eviction and reclaim counters, per class too); the gauges stay.
+    pub fn reset_stats(&mut self) {
+        self.total_items = 0;
+        self.evictions = 0;
+        self.evicted_unfetched = 0;
+        self.expired_unfetched = 0;
+        self.reclaimed = 0;
+        self.slabs_moved = 0;
+        self.reset_class_stats();
     }
 
     /// For sanity checks in tests and fuzzing: recomputes bytes / curr_items / memory from
@@ -490,6 +531,10 @@ impl Store {
             "index size vs curr_items"
         );
         assert_eq!(bytes, self.bytes, "bytes counter");
+        let numbers: u64 = self.class_items.iter().map(|c| c.number).sum();
+        assert_eq!(numbers, self.curr_items, "per-class item counts");
+        let requested: u64 = self.class_items.iter().map(|c| c.mem_requested).sum();
+        assert_eq!(requested, self.bytes, "per-class mem_requested");
         assert!(
             self.total_items >= self.curr_items,
             "total_items below curr_items"
@@ -509,12 +554,22 @@ impl Store {
         self.index.remove_at(slot, &self.mem);
         self.curr_items -= 1;
         self.bytes -= size as u64;
+        let class_items = self.class_items(raw);
+        class_items.number -= 1;
+        class_items.mem_requested -= size as u64;
     }
 
     fn count_dead(&mut self, death: Death, raw: u32) {
         self.reclaimed += 1;
-        if death == Death::Expired && item::bits(self.mem.bytes(raw)) & item::FETCHED == 0 {
+        let unfetched =
+            death == Death::Expired && item::bits(self.mem.bytes(raw)) & item::FETCHED == 0;
+        if unfetched {
             self.expired_unfetched += 1;
+        }
+        let class_items = self.class_items(raw);
+        class_items.reclaimed += 1;
+        if unfetched {
+            class_items.expired_unfetched += 1;
         }
     }
 }

@@ -101,6 +101,18 @@ struct Class {
     hand_chunk: usize,
 }
 
+/// A class's page and chunk counts, for `stats slabs`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Shape {
+    pub(crate) chunk_size: usize,
+    pub(crate) per_page: usize,
+    pub(crate) pages: usize,
+    /// Freed chunks on the free list.
+    pub(crate) free_listed: usize,
+    /// Chunks of the page being carved not handed out yet.
+    pub(crate) uncarved: usize,
+}
+
 pub(crate) struct Slabs {
     /// Indexed by page number; None for a number whose page was released.
     pages: Vec<Option<Page>>,
@@ -180,6 +192,51 @@ impl Slabs {
         c.free_head != EMPTY || c.carve.is_some()
     }
 
+    pub(crate) fn shape(&self, class: u8) -> Shape {
+        let c = &self.classes[usize::from(class)];
+        Shape {
+            chunk_size: c.size,
+            per_page: c.per_page,
+            pages: c.pages.len(),
+            free_listed: c.free_len,
+            uncarved: c.carve.map_or(0, |(_, next)| c.per_page - next),
+        }
+    }
+
+    /// Page numbers in use or released: every page number is below this.
+    pub(crate) fn page_numbers(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// The class owning `page`, `None` for a released number.
+    pub(crate) fn page_class(&self, page: u16) -> Option<u8> {
+        self.pages
+            .get(usize::from(page))
+            .and_then(|p| p.as_ref())
+            .map(|p| p.class)
+    }
+
+    /// The first item at or after the class's CLOCK hand within one page's worth of chunks.
+    pub(crate) fn hand_item(&self, class: u8) -> Option<u32> {
+        let c = &self.classes[usize::from(class)];
+        if c.pages.is_empty() {
+            return None;
+        }
+        let (mut page, mut chunk) = (c.hand_page % c.pages.len(), c.hand_chunk);
+        for _ in 0..c.per_page {
+            if chunk >= c.per_page {
+                chunk = 0;
+                page = (page + 1) % c.pages.len();
+            }
+            let raw = loc(c.pages[page], chunk);
+            if item::is_used(self.chunk(raw)) {
+                return Some(raw);
+            }
+            chunk += 1;
+        }
+        None
+    }
+
     pub(crate) fn can_number_page(&self) -> bool {
         self.in_use < MAX_PAGES
     }
@@ -208,6 +265,15 @@ impl Slabs {
         let p = self.page(page);
         let size = p.chunk_size;
         &p.data[chunk * size..(chunk + 1) * size]
+    }
+
+    /// `chunk_mut` and the chunk's class from one page lookup (a read's hot path needs both).
+    #[inline]
+    pub(crate) fn chunk_mut_and_class(&mut self, raw: u32) -> (&mut [u8], u8) {
+        let (page, chunk) = split(raw);
+        let p = self.page_mut(page);
+        let size = p.chunk_size;
+        (&mut p.data[chunk * size..(chunk + 1) * size], p.class)
     }
 
     #[inline]

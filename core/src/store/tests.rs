@@ -271,7 +271,8 @@ fn read_is_find_record_read_and_item_in_one() {
         Ok(Hit {
             value: b"value",
             flags: 7,
-            cas: 9
+            cas: 9,
+            class_id: 1
         })
     );
     let Ok(id) = s.peek(b"k", 1000) else {
@@ -725,4 +726,60 @@ proptest! {
             prop_assert_eq!(st.bytes, bytes as u64);
         }
     }
+}
+
+#[test]
+fn walk_items_resumes_filters_by_class_and_skips_the_dead() {
+    let mut s = store(64 * MIB);
+    let meta = |exptime| ItemMeta {
+        flags: 0,
+        exptime,
+        cas: 1,
+    };
+    for i in 0..1000 {
+        assert!(
+            s.insert(format!("k{i}").as_bytes(), meta(0), b"v", 1000)
+                .is_ok()
+        );
+    }
+    assert!(s.insert(b"dead", meta(1001), b"v", 1000).is_ok());
+    assert!(s.insert(b"big", meta(0), &[7; 20_000], 1000).is_ok());
+    let walk = |classes: u64, max: usize| {
+        let mut keys = Vec::new();
+        let mut cursor = 0;
+        let mut calls = 0;
+        loop {
+            calls += 1;
+            let next = s.walk_items(classes, cursor, max, 2000, &mut |item, class| {
+                keys.push((String::from_utf8_lossy(item.key).into_owned(), class));
+            });
+            match next {
+                Some(next) => cursor = next,
+                None => return (keys, calls),
+            }
+        }
+    };
+    let (all, calls) = walk(u64::MAX, 100);
+    assert_eq!(
+        all.len(),
+        1001,
+        "every live item once, the expired one skipped"
+    );
+    assert!(calls >= 10, "resumed in batches: {calls}");
+    assert!(all.contains(&("big".to_owned(), LARGE_CLASS_ID)));
+    let (large, _) = walk(1 << LARGE_CLASS_ID, 100);
+    assert_eq!(large, [("big".to_owned(), LARGE_CLASS_ID)]);
+    let small_class = Store::class_id_for(2, 1, 0);
+    let (small, _) = walk(1 << small_class, 7);
+    assert!(small.iter().all(|(_, class)| *class == small_class));
+    assert_eq!(
+        small.len(),
+        all.iter().filter(|(_, c)| *c == small_class).count()
+    );
+    let reports = s.class_reports(2000);
+    let numbers: u64 = reports.iter().map(|r| r.items.number).sum();
+    assert_eq!(
+        numbers, 1002,
+        "the dead item stays counted until it is removed"
+    );
 }

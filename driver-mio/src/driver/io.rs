@@ -45,6 +45,7 @@ impl<S: Service> MioDriver<S> {
                     tracing::warn!("accept: {err}; no new connections for {ACCEPT_BACKOFF_MS} ms");
                     self.accept_paused_until =
                         Some(self.now.saturating_add_millis(ACCEPT_BACKOFF_MS));
+                    self.server.pause_accepting(self.now);
                 }
                 _ => tracing::warn!("accept: {err}"),
             }
@@ -88,6 +89,7 @@ impl<S: Service> MioDriver<S> {
             return self.drain_outputs(poll);
         }
         tracing::debug!(%peer, ?id, "accepted");
+        self.server.set_peer(id, peer);
         // Registration reports whatever readiness the socket already has.
         self.conns.put(Conn {
             id,
@@ -208,7 +210,9 @@ impl<S: Service> MioDriver<S> {
                         tracing::debug!(?id, ?reason, "closed");
                         let _ = poll.registry().deregister(&mut conn.stream);
                     }
-                    self.accept_paused_until = None;
+                    if self.accept_paused_until.take().is_some() {
+                        self.server.resume_accepting(self.now);
+                    }
                 }
             }
         }

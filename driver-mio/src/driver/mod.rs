@@ -190,7 +190,11 @@ impl<S: Service> MioDriver<S> {
     fn done(&mut self, poll: &mut Poll) -> bool {
         let deadline = match self.shutdown_deadline {
             Some(deadline) => deadline,
-            None if self.shutdown.is_requested() => {
+            // A client's `shutdown` command (allowed by -A) stops the server as a signal does.
+            None if self.shutdown.is_requested() || self.server.shutdown_requested().is_some() => {
+                if self.server.shutdown_requested().is_some() {
+                    self.options.shutdown_commanded();
+                }
                 tracing::info!(
                     connections = self.server.connection_count(),
                     "shutting down"
@@ -209,10 +213,12 @@ impl<S: Service> MioDriver<S> {
         self.now >= deadline || self.server.connection_count() == 0
     }
 
-    fn can_accept(&self) -> bool {
-        self.listener_ready
-            && self.listener.is_some()
-            && self.accept_paused_until.is_none_or(|t| self.now >= t)
+    fn can_accept(&mut self) -> bool {
+        if self.accept_paused_until.is_some_and(|t| self.now >= t) {
+            self.accept_paused_until = None;
+            self.server.resume_accepting(self.now);
+        }
+        self.listener_ready && self.listener.is_some() && self.accept_paused_until.is_none()
     }
 
     /// The longest wait: the nearest deadline (core, accept pause, shutdown), capped by the

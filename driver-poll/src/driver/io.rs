@@ -40,6 +40,7 @@ impl<S: Service> PollDriver<S> {
                     tracing::warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF_MS} ms");
                     self.accept_paused_until =
                         Some(self.now.saturating_add_millis(ACCEPT_BACKOFF_MS));
+                    self.server.pause_accepting(self.now);
                     return;
                 }
                 Err(e) => {
@@ -75,6 +76,7 @@ impl<S: Service> PollDriver<S> {
         match self.server.accept(self.now) {
             Ok(id) => {
                 tracing::debug!(%peer, ?id, "accepted");
+                self.server.set_peer(id, peer);
                 self.sockets.insert(id, stream);
             }
             Err(e) => tracing::debug!(%peer, "refused: {e}"),
@@ -137,7 +139,9 @@ impl<S: Service> PollDriver<S> {
                     tracing::debug!(?id, ?reason, "closed");
                     self.sockets.remove(id);
                     // A descriptor came free: accepting may resume.
-                    self.accept_paused_until = None;
+                    if self.accept_paused_until.take().is_some() {
+                        self.server.resume_accepting(self.now);
+                    }
                 }
             }
         }

@@ -126,7 +126,12 @@ impl<S: Service> PollDriver<S> {
         };
         self.now = (self.options.clock)();
         loop {
-            if self.shutdown.is_requested() && self.shutdown_deadline.is_none() {
+            // A client's `shutdown` command (allowed by -A) stops the server as a signal does.
+            let asked = self.server.shutdown_requested().is_some();
+            if (asked || self.shutdown.is_requested()) && self.shutdown_deadline.is_none() {
+                if asked {
+                    self.options.shutdown_commanded();
+                }
                 self.begin_shutdown();
             }
             if let Some(deadline) = self.shutdown_deadline {
@@ -184,6 +189,7 @@ impl<S: Service> PollDriver<S> {
         self.fds.push(pollfd(wake_fd, POLLIN));
         if self.accept_paused_until.is_some_and(|t| self.now >= t) {
             self.accept_paused_until = None;
+            self.server.resume_accepting(self.now);
         }
         let listening = match &self.listener {
             Some(listener) if self.accept_paused_until.is_none() => {

@@ -1,6 +1,7 @@
 //! Parsing one text command line into a `TextRequest`, with memcached's token-count rules and
 //! its exact error lines (`proto_text.c process_command_ascii`).
 
+use super::admin::{self, AdminRequest};
 use super::meta::{MAX_META_TOKENS, MetaFlags, parse_flags};
 use super::numbers::{parse_i32, parse_u32, parse_u64};
 use super::tokens::Tokens;
@@ -108,6 +109,8 @@ pub enum TextRequest<'a> {
     },
     /// Close the connection without a reply (an HTTP request line).
     Close,
+    /// An operator command (`shutdown`, `cache_memlimit`, `lru_crawler metadump`).
+    Admin(AdminRequest),
 }
 
 fn reply<'a>(line: &'static str) -> TextRequest<'a> {
@@ -232,6 +235,11 @@ pub fn parse_line(line: &[u8]) -> TextRequest<'_> {
         b"version" => TextRequest::Version,
         b"quit" => TextRequest::Quit,
         b"stats" => TextRequest::Stats { tokens: t },
+        b"shutdown" => TextRequest::Admin(admin::shutdown(&t)),
+        b"cache_memlimit" => {
+            admin::memlimit(&t, noreply).map_or(reply("ERROR"), TextRequest::Admin)
+        }
+        b"lru_crawler" => admin::lru_crawler(&t).map_or(reply("ERROR"), TextRequest::Admin),
         _ if t.as_slice().last().is_some_and(|l| l.starts_with(b"HTTP/")) => TextRequest::Close,
         _ => reply("ERROR"),
     }
