@@ -94,6 +94,14 @@ if [ "$status" -ne 0 ]; then
 fi
 record "cargo test: ok ($passed passed, $failed failed)"
 
+log "cargo doc --no-deps, rustdoc warnings as errors (not keel-server: its doc comments are its clap --help texts, which write [v6] for an IPv6 address and rustdoc reads that as a link)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude keel-server
+record "cargo doc: ok"
+
+log "cargo publish --dry-run -p keel-core (packages and builds the crate as crates.io would; reads the crates.io index)"
+cargo publish --dry-run -p keel-core --allow-dirty
+record "keel-core publish dry run: ok"
+
 log "pytest tests/python"
 python3 -m pytest tests/python -q -p no:cacheprovider
 record "pytest: ok"
