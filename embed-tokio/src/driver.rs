@@ -1,6 +1,8 @@
 //! The core's task: the one owner of the `keel_core::Server`. Each turn waits for whichever comes
 //! first (a signal, a socket task's event, a new connection, the core's next deadline, or a
-//! connection that yielded its turn), hands it to the core, then carries out the core's outputs.
+//! connection that yielded its turn), hands it and every other event already queued to the core,
+//! runs the deadlines that passed, resumes the connections that yielded, and carries out the
+//! core's outputs.
 //!
 //! Nothing here decides what to answer, when to close or when to stop reading: the core does,
 //! and this loop only maps its instructions onto tokio (see `conn.rs` for the socket side).
@@ -21,6 +23,8 @@ use crate::conn::{ConnHandle, Event};
 
 /// After a shutdown request, how long pending output may still be delivered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Socket events handled per turn at most, so a turn ends and the yielded connections get theirs.
+const EVENT_BATCH: usize = 1024;
 
 /// What woke the loop up.
 enum Step {
@@ -82,15 +86,15 @@ impl Driver {
             )
             .map(|t| self.clock.instant(t));
             let stopping = self.shutdown_deadline.is_some();
+            // Unbiased: tokio polls the branches from a random one on, so a steady stream of
+            // socket events cannot keep new connections or deadlines waiting.
             let step = tokio::select! {
-                // Socket events before new connections, and both before resuming connections
-                // that yielded: the ones waiting their turn go after everyone else's.
-                biased;
                 _ = self.sigint.recv(), if !stopping => Step::Shutdown,
                 _ = self.sigterm.recv(), if !stopping => Step::Shutdown,
                 Some(event) = self.events.recv() => Step::Event(event),
                 accepted = accept(self.listener.as_ref()), if accepting => Step::Accepted(accepted),
                 () = sleep_until(wake) => Step::Deadline,
+                // Connections that yielded resume at the end of this turn: no waiting.
                 () = std::future::ready(()), if self.server.has_yielded() => Step::Yielded,
             };
             let now = self.clock.now();
@@ -98,19 +102,35 @@ impl Driver {
                 Step::Shutdown => self.begin_shutdown(now),
                 Step::Event(event) => self.handle_event(event, now),
                 Step::Accepted(accepted) => self.register(accepted, now),
-                Step::Deadline => {
-                    if self.accept_paused_until.is_some_and(|t| now >= t) {
-                        self.accept_paused_until = None;
-                    }
-                    self.server.handle_timeout(now);
-                }
-                Step::Yielded => {
-                    let mut resumed = Vec::new();
-                    self.server.resume_yielded(now, |id| resumed.push(id));
-                    for id in resumed {
-                        self.settle(id);
-                    }
-                }
+                Step::Deadline | Step::Yielded => {}
+            }
+            self.finish_turn(now);
+        }
+    }
+
+    /// The rest of a turn, as the core's contract orders it: every socket event already queued
+    /// (up to `EVENT_BATCH`), then the deadlines that passed, then the connections that yielded
+    /// their turn (after everyone else's input), each step's outputs carried out.
+    fn finish_turn(&mut self, now: Timestamp) {
+        for _ in 0..EVENT_BATCH {
+            let Ok(event) = self.events.try_recv() else {
+                break;
+            };
+            self.handle_event(event, now);
+        }
+        self.drain_outputs();
+        if self.accept_paused_until.is_some_and(|t| now >= t) {
+            self.accept_paused_until = None;
+        }
+        if self.server.poll_timeout().is_some_and(|t| now >= t) {
+            self.server.handle_timeout(now);
+            self.drain_outputs();
+        }
+        if self.server.has_yielded() {
+            let mut resumed = Vec::new();
+            self.server.resume_yielded(now, |id| resumed.push(id));
+            for id in resumed {
+                self.settle(id);
             }
             self.drain_outputs();
         }

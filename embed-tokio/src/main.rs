@@ -17,6 +17,7 @@ mod driver;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use keel_core::{Cache, CacheConfig, Config, Server};
@@ -40,6 +41,9 @@ struct Args {
     /// Maximum simultaneous connections
     #[arg(short = 'c', long, default_value_t = 1024)]
     conn_limit: usize,
+    /// Close connections idle this many seconds (0: never)
+    #[arg(long, default_value_t = 300)]
+    idle_timeout: u64,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,7 @@ async fn serve(args: Args) -> std::io::Result<()> {
     let clock = Clock::start();
     let config = Config {
         max_connections: args.conn_limit,
+        idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
         pid: std::process::id(),
         tcp_port: local.port(),
         listen: args.listen.to_string(),

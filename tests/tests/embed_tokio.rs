@@ -1,8 +1,8 @@
 //! The tokio embedding example (`embed-tokio/`, package `keel-embed-tokio`) as a real server:
 //! `memccapable -b` and `memccapable -a` pass against it with the same test lists as against
 //! memcached, the text and binary protocols share its port, a pipelined burst bigger than the
-//! output bound is answered in full, and SIGINT shuts it down gracefully (exit 0, the open
-//! connection closed).
+//! output bound is answered in full, the core's idle deadline closes an idle connection on time,
+//! and SIGINT shuts it down gracefully (exit 0, the open connection closed).
 //!
 //! The binary is `<target>/<profile>/keel-embed-tokio` next to the running test executable
 //! (`cargo build --workspace` puts it there); if it is missing it is built once.
@@ -70,9 +70,15 @@ struct Embedded {
 impl Embedded {
     /// Starts it and reads the port from its ready line; fails the test if none comes in 10 s.
     fn start() -> Embedded {
+        Embedded::start_with(&[])
+    }
+
+    /// `start` with further arguments.
+    fn start_with(args: &[&str]) -> Embedded {
         let bin = embed_bin();
         let mut child = Command::new(&bin)
             .args(["-p", "0"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -209,6 +215,28 @@ fn both_protocols_and_backpressure() {
     let reply = text.call(b"");
     assert_eq!(reply.len(), one.len() * gets);
     assert!(reply.chunks(one.len()).all(|chunk| chunk == one));
+}
+
+/// The core's idle deadline reaches tokio as a timer: an idle connection is closed after
+/// `--idle-timeout`, one that keeps talking is not.
+#[test]
+fn idle_connections_are_closed_on_the_cores_deadline() {
+    let server = Embedded::start_with(&["--idle-timeout", "1"]);
+    let mut idle = TextConn::connect_with(server.port, Duration::from_secs(5));
+    let mut busy = TextConn::connect(server.port);
+    let start = Instant::now();
+    assert_eq!(idle.call(b"set k 0 0 1\r\nx\r\n"), b"STORED\r\n");
+    while start.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(busy.call(b"get k\r\n"), b"VALUE k 0 1\r\nx\r\nEND\r\n");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(idle.read_to_close(), b"");
+    let closed_after = start.elapsed();
+    assert!(
+        closed_after >= Duration::from_secs(1) && closed_after < Duration::from_secs(4),
+        "closed after {closed_after:?}"
+    );
+    assert_eq!(busy.call(b"get k\r\n"), b"VALUE k 0 1\r\nx\r\nEND\r\n");
 }
 
 #[test]
