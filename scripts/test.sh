@@ -107,6 +107,14 @@ KEEL_TEST_THREADS=1 cargo test -p keel-tests --test oracle --test text_oracle --
 grep -E '^test result:' "$cargo_log"
 record "cargo test -t 1 subset: ok ($(count passed) passed, $(count failed) failed)"
 
+log "cargo doc --no-deps, rustdoc warnings as errors (not keel-server: its doc comments are its clap --help texts, which write [v6] for an IPv6 address and rustdoc reads that as a link)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude keel-server
+record "cargo doc: ok"
+
+log "cargo publish --dry-run -p keel-core (packages and builds the crate as crates.io would; reads the crates.io index)"
+cargo publish --dry-run -p keel-core --allow-dirty
+record "keel-core publish dry run: ok"
+
 log "pytest tests/python"
 python3 -m pytest tests/python -q -p no:cacheprovider
 record "pytest: ok"

@@ -2,7 +2,8 @@
 //! client pipelines SET, GET, INCR, a GETK miss and NOOP, sent in two chunks split mid-request;
 //! the example drives the core as a driver would and prints each decoded response.
 //!
-//! Run with `cargo run -p keel-core --example embed`.
+//! Run with `cargo run -p keel-core --example embed`; `cargo test -p keel-core --example embed`
+//! checks what it prints.
 
 use keel_core::protocol::{
     Frame, HEADER_LEN, Header, Opcode, REQUEST_MAGIC, Status, encode_request,
@@ -35,10 +36,20 @@ fn request(
 }
 
 fn main() {
+    for line in run() {
+        println!("{line}");
+    }
+}
+
+/// Drives the core through the script; returns the lines `main` prints.
+fn run() -> Vec<String> {
+    let mut lines = Vec::new();
     // The caller owns time: here a fixed Unix time, advanced by hand.
     let mut now = Timestamp::from_secs(1_700_000_000);
     let mut server = Server::new(Config::default(), Cache::new(CacheConfig::default()), now);
-    let conn = server.accept(now).expect("below the connection limit");
+    let Ok(conn) = server.accept(now) else {
+        unreachable!("a new server is below its connection limit");
+    };
 
     let mut stream = Vec::new();
     let set_extras = [0xca, 0xfe, 0, 0, /* exptime */ 0, 0, 0, 0];
@@ -64,7 +75,7 @@ fn main() {
     let split = stream.len() / 2;
     let mut wire_out = Vec::new();
     for chunk in [&stream[..split], &stream[split..]] {
-        println!("-> {} bytes in", chunk.len());
+        lines.push(format!("-> {} bytes in", chunk.len()));
         server.handle_input(conn, now, chunk);
         while let Some(output) = server.poll_output() {
             match output {
@@ -74,7 +85,7 @@ fn main() {
                     wire_out.extend_from_slice(bytes);
                     server.consume_outbound(id, n, now);
                 }
-                Output::Close(id, reason) => println!("close {id:?}: {reason:?}"),
+                Output::Close(id, reason) => lines.push(format!("close {id:?}: {reason:?}")),
             }
         }
         now = now.saturating_add_millis(1);
@@ -86,29 +97,52 @@ fn main() {
         let (extras, tail) = body.split_at(usize::from(h.extras_len));
         let (key, value) = tail.split_at(usize::from(h.key_len));
         let status = Status::from_code(h.vbucket_or_status);
-        let shown = if h.opcode == Opcode::INCREMENT.0 && value.len() == 8 {
-            u64::from_be_bytes(value.try_into().unwrap()).to_string()
-        } else {
-            format!("{:?}", String::from_utf8_lossy(value))
+        let shown = match <[u8; 8]>::try_from(value) {
+            Ok(counter) if h.opcode == Opcode::INCREMENT.0 => {
+                u64::from_be_bytes(counter).to_string()
+            }
+            _ => format!("{:?}", String::from_utf8_lossy(value)),
         };
         let flags = match extras {
             [a, b, c, d] => format!(" flags={:#x}", u32::from_be_bytes([*a, *b, *c, *d])),
             _ => String::new(),
         };
-        println!(
+        lines.push(format!(
             "<- {:<10} opaque={} status={:?} cas={} key={:?}{flags} value={shown}",
             Opcode(h.opcode).name().unwrap_or("?"),
             h.opaque,
             status.unwrap_or(Status::UnknownCommand),
             h.cas,
             String::from_utf8_lossy(key),
-        );
+        ));
         rest = &rest[HEADER_LEN + h.body_len as usize..];
     }
-    println!(
+    lines.push(format!(
         "connections={} bytes_read={} bytes_written={}",
         server.stats().curr_connections,
         server.stats().bytes_read,
         server.stats().bytes_written
-    );
+    ));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_request_is_answered_across_the_split() {
+        assert_eq!(
+            super::run(),
+            [
+                "-> 120 bytes in",
+                "-> 120 bytes in",
+                r#"<- SET        opaque=1 status=Success cas=1 key="" value="""#,
+                r#"<- GET        opaque=2 status=Success cas=1 key="" flags=0xcafe0000 value="hello, keel""#,
+                r#"<- INCREMENT  opaque=3 status=Success cas=2 key="" value=100"#,
+                r#"<- INCREMENT  opaque=4 status=Success cas=3 key="" value=105"#,
+                r#"<- GETK       opaque=5 status=KeyNotFound cas=0 key="missing" value="""#,
+                r#"<- NOOP       opaque=6 status=Success cas=0 key="" value="""#,
+                "connections=1 bytes_read=240 bytes_written=182",
+            ]
+        );
+    }
 }

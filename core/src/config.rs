@@ -11,7 +11,9 @@ pub enum ProtocolMode {
     /// The first byte decides: 0x80 makes the connection binary, anything else text.
     #[default]
     Auto,
+    /// Binary protocol only (`-B binary`): every connection is parsed as binary.
     Binary,
+    /// Text protocol only (`-B ascii`): classic and meta commands.
     Ascii,
 }
 
@@ -29,6 +31,9 @@ impl PartialEq for ProcessUsage {
 
 impl Eq for ProcessUsage {}
 
+/// How a `Server` treats its connections: limits, timeouts, protocols, authentication, and the
+/// values STAT reports. `Config::default()` is memcached's defaults (with keel's read timeout);
+/// the cache's own settings are `CacheConfig`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Connections open at once; one more is refused (memcached `-c`, default 1024).

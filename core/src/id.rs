@@ -20,6 +20,8 @@ impl ConnId {
         self.index as usize
     }
 
+    /// How many connections the slot held before this one (wrapping): tells this connection
+    /// from a later one in the same slot.
     pub fn generation(self) -> u32 {
         self.generation
     }

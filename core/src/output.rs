@@ -41,15 +41,21 @@ pub enum CloseReason {
 /// Which readiness the driver should wait for on a connection's socket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Interest {
+    /// Read the socket: off while the connection's output is over `Config::output_limit`
+    /// (backpressure), while it has yielded its turn, and once it is closing.
     pub read: bool,
+    /// Output is pending: write `Server::outbound` when the socket is writable.
     pub write: bool,
 }
 
 /// Why `accept` refused a connection. The driver closes the socket at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AcceptError {
+    /// `Config::max_connections` (this many) connections are open, counted over the whole
+    /// `WorkerGroup`.
     #[error("connection limit of {0} reached")]
     AtCapacity(usize),
+    /// `Server::begin_shutdown` was called.
     #[error("server is shutting down")]
     ShuttingDown,
 }

@@ -9,16 +9,20 @@ use std::fmt;
 pub struct Timestamp(u64);
 
 impl Timestamp {
+    /// The clock's zero (the Unix epoch, for drivers).
     pub const ZERO: Timestamp = Timestamp(0);
 
+    /// `ms` milliseconds on the caller's clock.
     pub const fn from_millis(ms: u64) -> Timestamp {
         Timestamp(ms)
     }
 
+    /// `secs` whole seconds (saturating at the largest timestamp).
     pub const fn from_secs(secs: u64) -> Timestamp {
         Timestamp(secs.saturating_mul(1000))
     }
 
+    /// The milliseconds on the caller's clock.
     pub const fn as_millis(self) -> u64 {
         self.0
     }
@@ -28,14 +32,17 @@ impl Timestamp {
         self.0 / 1000
     }
 
+    /// `ms` milliseconds later, saturating at the largest timestamp.
     pub const fn saturating_add_millis(self, ms: u64) -> Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
 
+    /// `secs` seconds later, saturating at the largest timestamp.
     pub const fn saturating_add_secs(self, secs: u64) -> Timestamp {
         self.saturating_add_millis(secs.saturating_mul(1000))
     }
 
+    /// Milliseconds from `earlier` to `self`; 0 when `earlier` is not earlier.
     pub const fn millis_since(self, earlier: Timestamp) -> u64 {
         self.0.saturating_sub(earlier.0)
     }

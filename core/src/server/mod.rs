@@ -110,14 +110,17 @@ impl<S: Service> Server<S> {
         }
     }
 
+    /// The settings, as VERBOSITY may have changed them.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The service behind the connections, e.g. to read a `Cache`'s statistics.
     pub fn service(&self) -> &S {
         &self.service
     }
 
+    /// The service, mutably: for changes outside the protocol, between driver calls.
     pub fn service_mut(&mut self) -> &mut S {
         &mut self.service
     }
@@ -142,10 +145,12 @@ impl<S: Service> Server<S> {
         self.conns.len()
     }
 
+    /// The ids of the open connections (including those closing), in slot order.
     pub fn connections(&self) -> impl Iterator<Item = ConnId> + '_ {
         self.conns.ids()
     }
 
+    /// Whether `begin_shutdown` has been called.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down
     }
