@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use keel_tests::raw::{Raw, Rng};
-use keel_tests::server::keel_bin;
+use keel_tests::server::{keel_bin, user_args};
 use keel_tests::{End, Kind, Options, Server, server_tests};
 
 const UNAUTHENTICATED: &[u8] = b"CLIENT_ERROR unauthenticated\r\n";
@@ -335,6 +335,7 @@ server_tests!(garbage_is_harmless: mio, poll);
 fn startup_error(args: &[&str]) -> String {
     let mut child = Command::new(keel_bin())
         .args(["-p", "0", "-l", "127.0.0.1"])
+        .args(user_args())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
