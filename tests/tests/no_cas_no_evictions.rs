@@ -2,9 +2,8 @@
 //! 1.6.18 gives under those flags, which `core/tests/no_cas_no_evictions.rs` asserts of keel's
 //! core (`CacheConfig::cas_enabled`, `evictions_enabled`).
 //!
-//! The scenarios take any server kind. keel's `-C`/`-M` command-line flags are wired to the core
-//! settings by the server crate; once they are there, `keel-mio` and `keel-poll` join the
-//! `server_tests!` lines below and run the same assertions.
+//! The scenarios take any server kind: memcached and keel on both drivers run the same
+//! assertions.
 
 use keel_tests::text::TextConn;
 use keel_tests::{Kind, Options, Server, server_tests};
@@ -54,7 +53,7 @@ fn cas_disabled(kind: Kind) {
     assert!(settings.contains("STAT cas_enabled no\r\n"), "{settings}");
 }
 
-server_tests!(cas_disabled: memcached);
+server_tests!(cas_disabled: mio, poll, memcached);
 
 fn evictions_disabled(kind: Kind) {
     let server = start(kind, &["-M"], Some(2));
@@ -84,4 +83,4 @@ fn evictions_disabled(kind: Kind) {
     assert!(settings.contains("STAT evictions off\r\n"), "{settings}");
 }
 
-server_tests!(evictions_disabled: memcached);
+server_tests!(evictions_disabled: mio, poll, memcached);
