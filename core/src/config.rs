@@ -77,6 +77,8 @@ pub struct Config {
     pub text_auth: Option<SharedCredentials>,
     /// The process's CPU time for STAT; `None` reports 0.000000 for both.
     pub process_usage: Option<ProcessUsage>,
+    /// `stats cachedump` and `lru_crawler metadump` are allowed (memcached's `-X` turns them off).
+    pub dump_enabled: bool,
 }
 
 impl Default for Config {
@@ -98,6 +100,7 @@ impl Default for Config {
             listen_backlog: 1024,
             text_auth: None,
             process_usage: None,
+            dump_enabled: true,
         }
     }
 }

@@ -165,6 +165,7 @@ impl ServerStats {
             },
         );
         sink.stat("auth_enabled_sasl", &yes_no(config.sasl.is_some()));
+        sink.stat("dump_enabled", &yes_no(config.dump_enabled));
         // memcached's -Y (text-protocol tokens); keel has no such authentication.
         sink.stat("auth_enabled_ascii", &"no");
         sink.stat(
@@ -227,6 +228,7 @@ mod tests {
                 "auth_enabled_ascii no",
                 "item_size_max 1048576",
                 "flush_enabled yes",
+                "dump_enabled yes",
                 "idle_timeout 300",
                 "read_timeout 30",
             ]

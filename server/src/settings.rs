@@ -32,6 +32,7 @@ impl Options {
             listen: self.listen.join(","),
             listen_backlog: self.listen_backlog,
             reqs_per_event: Some(self.reqs_per_event),
+            dump_enabled: !self.disable_dumping,
             ..Config::default()
         }
     }
@@ -92,7 +93,6 @@ impl Options {
             flush_enabled: !self.disable_flush,
             evictions_enabled: !self.disable_evictions,
             cas_enabled: !self.disable_cas,
-            // -X (`self.disable_dumping`) joins them with the dump commands.
         }
     }
 

@@ -870,3 +870,41 @@ fn cache_memlimit(kind: Kind) {
 }
 
 server_tests!(cache_memlimit: mio, poll, memcached);
+
+/// `-X`: the key-listing commands are refused with memcached's lines, and `stats settings` says so.
+#[test]
+fn dumping_disabled_matches_memcached() {
+    let replies = |kind: Kind| -> Vec<Vec<u8>> {
+        let opts = Options {
+            extra_args: vec!["-X".into()],
+            ..Options::default()
+        };
+        let server = Server::start_with(kind, &opts);
+        let mut conn = TextConn::connect(server.port);
+        set(&mut conn, "a", 1, 0);
+        let mut got: Vec<Vec<u8>> = ["stats cachedump 1 1", "lru_crawler metadump all"]
+            .iter()
+            .map(|c| conn.call(format!("{c}\r\n").as_bytes()))
+            .collect();
+        let settings = stat_lines(&mut conn, "stats settings");
+        got.push(
+            settings
+                .iter()
+                .find(|l| l.starts_with("STAT dump_enabled "))
+                .map_or_else(Vec::new, |l| l.as_bytes().to_vec()),
+        );
+        got
+    };
+    let memcached = replies(Kind::Memcached);
+    assert_eq!(
+        memcached,
+        [
+            b"CLIENT_ERROR stats cachedump not allowed\r\n".to_vec(),
+            b"ERROR metadump not allowed\r\n".to_vec(),
+            b"STAT dump_enabled no".to_vec(),
+        ]
+    );
+    for kind in Kind::KEEL {
+        assert_eq!(replies(kind), memcached, "{}", kind.name());
+    }
+}

@@ -46,6 +46,10 @@ impl<S: Service> Dispatch<'_, S> {
                     line(out, reply);
                 }
             }
+            // -X: memcached refuses before it looks at the class.
+            AdminRequest::Metadump { .. } if !self.config.dump_enabled => {
+                line(out, "ERROR metadump not allowed")
+            }
             AdminRequest::Metadump { classes: None } => line(out, "BADCLASS invalid class id"),
             AdminRequest::Metadump {
                 classes: Some(classes),
@@ -116,6 +120,9 @@ impl<S: Service> Dispatch<'_, S> {
     /// `stats cachedump <class> <limit>`: up to `limit` items of one class (0: all, within
     /// memcached's 2 MiB cap), as `ITEM key [N b; EXPTIME s]`.
     pub(crate) fn cachedump(&mut self, tokens: Tokens<'_>, out: &mut Vec<u8>) {
+        if !self.config.dump_enabled {
+            return line(out, "CLIENT_ERROR stats cachedump not allowed");
+        }
         if tokens.ntokens() < 5 {
             return line(out, "CLIENT_ERROR bad command line");
         }
