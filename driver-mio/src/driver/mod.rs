@@ -153,8 +153,11 @@ impl<S: Service> MioDriver<S> {
 
     fn run_with(&mut self, poll: &mut Poll) -> stdio::Result<()> {
         self.now = (self.options.clock)();
+        // Connections that gave up their turn (-R) as the last turn ended: asked of the core once
+        // a turn, after serving, and remembered for the next wait.
+        let mut yielded = false;
         while !self.done(poll) {
-            let busy = !self.ready.is_empty() || self.can_accept() || self.server.has_yielded();
+            let busy = !self.ready.is_empty() || self.can_accept() || yielded;
             let timeout = if !busy {
                 self.wait()
             } else {
@@ -174,8 +177,10 @@ impl<S: Service> MioDriver<S> {
                 self.accept_batch(poll);
             }
             self.serve_ready(poll);
-            if self.server.has_yielded() {
+            yielded = self.server.has_yielded();
+            if yielded {
                 self.resume_yielded(poll);
+                yielded = self.server.has_yielded();
             }
             if let Some(deadline) = self.server.poll_timeout().filter(|&d| d <= self.now) {
                 tracing::trace!(%deadline, "timeouts due");

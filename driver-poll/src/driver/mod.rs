@@ -125,6 +125,9 @@ impl<S: Service> PollDriver<S> {
             ));
         };
         self.now = (self.options.clock)();
+        // Connections that gave up their turn (-R) as the last turn ended: asked of the core once
+        // a turn, after serving, and remembered for the next wait.
+        let mut yielded = false;
         loop {
             // A client's `shutdown` command (allowed by -A) stops the server as a signal does.
             let asked = self.server.shutdown_requested().is_some();
@@ -140,7 +143,7 @@ impl<S: Service> PollDriver<S> {
                 }
             }
             let listening = self.build_pollfds(wake_fd);
-            let timeout = if self.server.has_yielded() {
+            let timeout = if yielded {
                 0
             } else {
                 poll_timeout_ms(self.wait())
@@ -154,10 +157,12 @@ impl<S: Service> PollDriver<S> {
                 return Err(e);
             }
             self.dispatch(listening);
-            if self.server.has_yielded() {
+            yielded = self.server.has_yielded();
+            if yielded {
                 // Level-triggered: a resumed connection is polled for reading again by itself.
                 self.server.resume_yielded(self.now, |_| {});
                 self.drain_outputs();
+                yielded = self.server.has_yielded();
             }
             if self.server.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.server.handle_timeout(self.now);
