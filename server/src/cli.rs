@@ -174,6 +174,8 @@ pub enum DriverKind {
     Mio,
     /// libc::poll over every connection each turn
     Poll,
+    /// io_uring (Linux): completions, multishot receives into a buffer ring
+    Uring,
 }
 
 impl fmt::Display for DriverKind {
@@ -181,6 +183,7 @@ impl fmt::Display for DriverKind {
         f.write_str(match self {
             DriverKind::Mio => "mio",
             DriverKind::Poll => "poll",
+            DriverKind::Uring => "uring",
         })
     }
 }

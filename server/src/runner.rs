@@ -82,6 +82,7 @@ fn serve<S: Service + Send + 'static>(
     services: Vec<S>,
     ready: impl FnOnce(SocketAddr, ShutdownHandle),
 ) -> Result<(), Error> {
+    crate::worker::check_available(options.driver)?;
     let clock = WallClock::start();
     let group = WorkerGroup::new(services.len());
     let mut workers: Vec<Worker<S>> = services
@@ -217,7 +218,7 @@ mod tests {
 
     #[test]
     fn spawned_servers_answer_and_stop() {
-        for driver in [DriverKind::Mio, DriverKind::Poll] {
+        for driver in [DriverKind::Mio, DriverKind::Poll, DriverKind::Uring] {
             let options = Options {
                 port: 0,
                 driver,
@@ -243,7 +244,7 @@ mod tests {
 
     #[test]
     fn workers_share_one_cache_and_spread_connections() {
-        for driver in [DriverKind::Mio, DriverKind::Poll] {
+        for driver in [DriverKind::Mio, DriverKind::Poll, DriverKind::Uring] {
             let running = spawn(Options {
                 port: 0,
                 driver,

@@ -1,4 +1,4 @@
-//! Server-process helper: start `keel` (either driver) or a real memcached on a loopback port,
+//! Server-process helper: start `keel` (any driver) or a real memcached on a loopback port,
 //! learn its port, and make sure it dies with the test.
 //!
 //! keel is started as `keel -p 0 -l 127.0.0.1 --driver D …` (plus `-u root` when the tests run as
@@ -29,21 +29,35 @@ pub enum Kind {
     KeelMio,
     /// keel with `--driver poll`.
     KeelPoll,
+    /// keel with `--driver uring`.
+    KeelUring,
     /// Real memcached, the oracle.
     Memcached,
 }
 
 impl Kind {
-    /// Both keel drivers.
-    pub const KEEL: [Kind; 2] = [Kind::KeelMio, Kind::KeelPoll];
+    /// Every keel driver.
+    pub const KEEL: [Kind; 3] = [Kind::KeelMio, Kind::KeelPoll, Kind::KeelUring];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::KeelMio => "keel-mio",
             Kind::KeelPoll => "keel-poll",
+            Kind::KeelUring => "keel-uring",
             Kind::Memcached => "memcached",
         }
     }
+
+    /// keel's `--driver` value; `None` for memcached.
+    pub fn driver(self) -> Option<&'static str> {
+        match self {
+            Kind::KeelMio => Some("mio"),
+            Kind::KeelPoll => Some("poll"),
+            Kind::KeelUring => Some("uring"),
+            Kind::Memcached => None,
+        }
+    }
+
     pub fn is_keel(self) -> bool {
         self != Kind::Memcached
     }
@@ -199,13 +213,13 @@ impl Server {
     pub fn start_with(kind: Kind, opts: &Options) -> Server {
         match kind {
             Kind::Memcached => Server::start_memcached(opts),
-            Kind::KeelMio | Kind::KeelPoll => Server::start_keel(kind, opts),
+            Kind::KeelMio | Kind::KeelPoll | Kind::KeelUring => Server::start_keel(kind, opts),
         }
     }
 
     fn start_keel(kind: Kind, opts: &Options) -> Server {
         let bin = keel_bin();
-        let driver = if kind == Kind::KeelMio { "mio" } else { "poll" };
+        let driver = kind.driver().expect("a keel kind");
         let mut args: Vec<String> = vec![
             "-p".into(),
             "0".into(),
