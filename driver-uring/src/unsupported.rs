@@ -40,6 +40,8 @@ impl<S> UringDriver<S> {
         }
     }
 
+    pub fn set_receive_buffers(&mut self, _count: u16) {}
+
     pub fn server(&self) -> &Server<S> {
         &self.server
     }

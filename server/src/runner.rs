@@ -96,7 +96,12 @@ fn serve<S: Service + Send + 'static>(
                 clock: Box::new(move || -> Timestamp { clock.now() }),
                 backlog: options.listen_backlog,
             };
-            Worker::new(options.driver, server, driver_options)
+            Worker::new(
+                options.driver,
+                server,
+                driver_options,
+                options.uring_buffers,
+            )
         })
         .collect();
     let bound = workers[0]

@@ -47,11 +47,21 @@ pub(crate) fn check_available(kind: DriverKind) -> Result<(), keel_driver_uring:
 }
 
 impl<S: Service> Worker<S> {
-    pub(crate) fn new(kind: DriverKind, server: Server<S>, options: DriverOptions) -> Worker<S> {
+    /// A driver of `kind`; `uring_buffers` sizes the io_uring driver's receive-buffer ring.
+    pub(crate) fn new(
+        kind: DriverKind,
+        server: Server<S>,
+        options: DriverOptions,
+        uring_buffers: u16,
+    ) -> Worker<S> {
         match kind {
             DriverKind::Mio => Worker::Mio(MioDriver::new(server, options)),
             DriverKind::Poll => Worker::Poll(PollDriver::new(server, options)),
-            DriverKind::Uring => Worker::Uring(UringDriver::new(server, options)),
+            DriverKind::Uring => {
+                let mut driver = UringDriver::new(server, options);
+                driver.set_receive_buffers(uring_buffers);
+                Worker::Uring(driver)
+            }
         }
     }
 

@@ -375,6 +375,11 @@ impl Server {
         }
     }
 
+    /// Everything the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
     /// The last ~4 KiB of the server's stderr.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read(&self.log).unwrap_or_default();

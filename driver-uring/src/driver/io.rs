@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use keel_core::{Output, Service};
 use keel_driver_common::{ACCEPT_BACKOFF_MS, out_of_descriptors};
 
-use super::{Accept, BUFFERS, UringDriver};
+use super::{Accept, UringDriver};
 use crate::conn::Recv;
 use crate::sys::{self, Completion, NO_SLOT, Op, Ring, Token};
 
@@ -313,7 +313,7 @@ impl<S: Service> UringDriver<S> {
                 Accept::Idle => self.listener = None,
             }
         }
-        for _ in 0..BUFFERS.count {
+        for _ in 0..self.buffers.count {
             let Some((slot, generation)) = self.starved.pop_front() else {
                 break;
             };

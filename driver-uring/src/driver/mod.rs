@@ -23,8 +23,8 @@ use crate::error::Unavailable;
 use crate::shutdown::ShutdownHandle;
 use crate::sys::{self, BufferSpec, Completion, Ring};
 
-/// Receive buffers per worker: 256 of 8 KiB (2 MiB). A burst that needs more makes receives
-/// wait for buffers (`starved`), it does not fail them.
+/// Receive buffers per worker unless `set_receive_buffers` says otherwise: 256 of 8 KiB (2 MiB).
+/// A burst that needs more makes receives wait for buffers (`starved`); it does not fail them.
 const BUFFERS: BufferSpec = BufferSpec {
     count: 256,
     size: 8 << 10,
@@ -72,6 +72,7 @@ pub struct UringDriver<S> {
     woken: bool,
     /// Connections resumed after a yield, kept for the allocation.
     resumed: Vec<ConnId>,
+    buffers: BufferSpec,
 }
 
 /// Checks that io_uring can be set up here (a small ring, created and dropped), so that
@@ -103,6 +104,15 @@ impl<S: Service> UringDriver<S> {
             incoming: Vec::new(),
             woken: false,
             resumed: Vec::new(),
+            buffers: BUFFERS,
+        }
+    }
+
+    /// Before `bind`: how many receive buffers the ring gets (a power of two, at most 32768;
+    /// anything else keeps the default of 256).
+    pub fn set_receive_buffers(&mut self, count: u16) {
+        if count.is_power_of_two() && count <= 1 << 15 {
+            self.buffers.count = count;
         }
     }
 
@@ -146,7 +156,7 @@ impl<S: Service> UringDriver<S> {
 
     fn open_ring(&mut self) -> stdio::Result<()> {
         if self.ring.is_none() {
-            self.ring = Some(Ring::new(BUFFERS)?);
+            self.ring = Some(Ring::new(self.buffers)?);
             self.shutdown.attach(File::from(sys::eventfd()?));
         }
         Ok(())
