@@ -45,7 +45,10 @@ impl<S: Service> UringDriver<S> {
             }
             let peer = match stream.peer_addr() {
                 Ok(peer) => peer,
-                Err(err) => return Ok(tracing::debug!("dropping accepted socket: {err}")),
+                Err(err) => {
+                    tracing::debug!("dropping accepted socket: {err}");
+                    return Ok(());
+                }
             };
             let mine = match &mut self.spreader {
                 Some(spreader) => spreader.route(stream, peer),
@@ -124,7 +127,8 @@ impl<S: Service> UringDriver<S> {
         match c.result {
             n if n > 0 => {
                 let Some(bid) = c.buffer else {
-                    return Ok(self.server.handle_io_error(id, self.now));
+                    self.server.handle_io_error(id, self.now);
+                    return Ok(());
                 };
                 self.server
                     .handle_input(id, self.now, ring.received(bid, n as usize));

@@ -50,7 +50,8 @@ pub struct UringDriver<S> {
     server: Server<S>,
     options: DriverOptions,
     shutdown: ShutdownHandle,
-    ring: Option<Ring>,
+    /// Boxed: the io_uring handle is large, and the driver sits in an enum with the others.
+    ring: Option<Box<Ring>>,
     listener: Option<TcpListener>,
     accept: Accept,
     conns: Slots,
@@ -156,7 +157,7 @@ impl<S: Service> UringDriver<S> {
 
     fn open_ring(&mut self) -> stdio::Result<()> {
         if self.ring.is_none() {
-            self.ring = Some(Ring::new(self.buffers)?);
+            self.ring = Some(Box::new(Ring::new(self.buffers)?));
             self.shutdown.attach(File::from(sys::eventfd()?));
         }
         Ok(())
