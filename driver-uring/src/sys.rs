@@ -34,6 +34,9 @@ const SQ_ENTRIES: u32 = 2048;
 const CQ_ENTRIES: u32 = 16384;
 /// The provided-buffer group's id (one group per ring).
 const BUFFER_GROUP: u16 = 0;
+/// A send buffer larger than this is freed once its bytes are sent, so a connection that once
+/// sent a large response does not keep its memory.
+const SEND_RETAIN: usize = 64 << 10;
 /// The slot in the tokens of operations that belong to no connection (accept, wake-up).
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 /// How long teardown waits for cancelled operations before leaking their memory.
@@ -380,7 +383,7 @@ impl Ring {
     pub(crate) fn discard_send(&mut self, slot: u32) {
         if let Some(buf) = self.sends.get_mut(slot as usize) {
             assert!(!buf.in_flight, "slot {slot} still sending");
-            buf.data.clear();
+            buf.data = Vec::new();
             buf.sent = 0;
         }
     }
@@ -449,6 +452,10 @@ impl Ring {
                         buf.in_flight = false;
                         if cqe.result() > 0 {
                             buf.sent = (buf.sent + cqe.result() as usize).min(buf.data.len());
+                        }
+                        if buf.sent == buf.data.len() && buf.data.capacity() > SEND_RETAIN {
+                            buf.data = Vec::new();
+                            buf.sent = 0;
                         }
                     }
                 }

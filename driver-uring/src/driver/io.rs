@@ -14,6 +14,10 @@ use crate::sys::{self, Completion, NO_SLOT, Op, Ring, Token};
 
 type Result = std::io::Result<()>;
 
+/// The most bytes copied into one send: a socket takes about this much at a time, and what the
+/// core holds beyond it is copied when this part has gone.
+const SEND_CHUNK: usize = 256 << 10;
+
 impl<S: Service> UringDriver<S> {
     pub(super) fn complete(&mut self, ring: &mut Ring, c: Completion) -> Result {
         match c.token.op {
@@ -274,7 +278,8 @@ impl<S: Service> UringDriver<S> {
         if !sending && ring.unsent(slot) == 0 {
             let out = self.server.outbound(id);
             if !out.is_empty() {
-                ring.send(conn.token(Op::Send, slot), fd, out)?;
+                let chunk = &out[..out.len().min(SEND_CHUNK)];
+                ring.send(conn.token(Op::Send, slot), fd, chunk)?;
             }
         }
         let want = self.server.interest(id);
