@@ -81,6 +81,8 @@ pub struct Options {
     /// Further arguments appended verbatim to the server's command line (each server kind has
     /// its own flags: e.g. `--read-timeout 1` for keel, `-o slab_chunk_max=2048` for memcached).
     pub extra_args: Vec<String>,
+    /// keel only: the open-file limit (soft and hard) the server starts with.
+    pub nofile: Option<u64>,
 }
 
 impl Options {
@@ -238,11 +240,29 @@ impl Server {
         }
         args.extend(opts.extra_args.iter().cloned());
         let log = log_path(kind);
-        let mut child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(File::create(&log).expect("create server log"))
+            .stderr(File::create(&log).expect("create server log"));
+        if let Some(nofile) = opts.nofile {
+            let limit = libc::rlimit {
+                rlim_cur: nofile as libc::rlim_t,
+                rlim_max: nofile as libc::rlim_t,
+            };
+            // SAFETY: runs in the child between fork and exec and only calls setrlimit, which is
+            // async-signal-safe, with a pointer to a copied local.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
         let stdout = child.stdout.take().unwrap();
