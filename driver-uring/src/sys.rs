@@ -228,7 +228,7 @@ impl Ring {
     /// submitter) and registers the receive buffers.
     pub(crate) fn new(spec: BufferSpec) -> Result<Ring, Unavailable> {
         let uring = build(true).or_else(|e| match e.raw_os_error() {
-            // Before 6.1: no deferred task running; the plain ring works the same.
+            // Before 6.1: no deferred task running; a plain ring works the same, only slower.
             Some(libc::EINVAL) => build(false),
             _ => Err(e),
         });
@@ -529,12 +529,10 @@ impl Drop for Ring {
 
 fn build(defer_taskrun: bool) -> io::Result<IoUring> {
     let mut builder = IoUring::builder();
-    builder
-        .setup_cqsize(CQ_ENTRIES)
-        .setup_r_disabled()
-        .setup_single_issuer();
+    builder.setup_cqsize(CQ_ENTRIES).setup_r_disabled();
     if defer_taskrun {
-        builder.setup_defer_taskrun();
+        // Completions are processed only inside this thread's own `io_uring_enter` (6.1+).
+        builder.setup_single_issuer().setup_defer_taskrun();
     } else {
         builder.setup_coop_taskrun();
     }
