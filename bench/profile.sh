@@ -47,6 +47,6 @@ echo "samples by binary:"
 perf report -i "$out/perf.data" --no-children --sort dso -g none 2>/dev/null | grep -E '^ +[0-9]' | head -4
 echo "samples under each syscall (inclusive):"
 perf report -i "$out/perf.data" --children --sort sym -g none 2>/dev/null |
-  grep -E '\[k\] __x64_sys_(read|recvfrom|sendto|sendmsg|epoll_wait|io_uring_enter)$' | awk '{print "  " $1, $NF}'
+  grep -E '\[k\] (__x64_sys_(read|recvfrom|sendto|sendmsg|epoll_wait)|__do_sys_io_uring_enter)$' | awk '{print "  " $1, $NF}'
 echo "top symbols:"
 perf report -i "$out/perf.data" --no-children --sort sym -g none 2>/dev/null | grep -E '^ +[0-9]' | head -12
