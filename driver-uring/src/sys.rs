@@ -570,3 +570,35 @@ pub(crate) fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_survive_user_data() {
+        for token in [
+            Token::new(Op::Accept, NO_SLOT, 0),
+            Token::new(Op::Recv, 0, 1),
+            Token::new(Op::Send, 12345, 0xff_ffff),
+            Token::new(Op::Cancel, u32::MAX - 1, 0x1_000_001),
+        ] {
+            assert_eq!(Token::decode(token.encode()), Some(token));
+        }
+        // The generation keeps 24 bits.
+        assert_eq!(Token::new(Op::Wake, 1, 0x1_000_001).generation, 1);
+        assert_eq!(Token::decode(0), None);
+    }
+
+    #[test]
+    fn received_buffers_go_back_once() {
+        let mut ring = BufRing::new(BufferSpec { count: 4, size: 16 }).unwrap();
+        assert!(ring.lent.iter().all(|&l| !l));
+        ring.lent[2] = true;
+        assert_eq!(ring.received(2, 100).len(), 16);
+        ring.recycle(2);
+        assert!(
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ring.recycle(2))).is_err()
+        );
+    }
+}

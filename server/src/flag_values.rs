@@ -119,6 +119,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn uring_buffers_are_powers_of_two_up_to_32768() {
+        assert_eq!(uring_buffers("1"), Ok(1));
+        assert_eq!(uring_buffers("256"), Ok(256));
+        assert_eq!(uring_buffers("32768"), Ok(32768));
+        for bad in ["0", "3", "65536", "x", "-2"] {
+            assert_eq!(
+                uring_buffers(bad),
+                Err(format!(
+                    "--uring-buffers {bad}: a power of two from 1 to 32768"
+                )),
+            );
+        }
+    }
+
+    #[test]
     fn item_sizes_take_bytes_and_suffixes() {
         assert_eq!(item_size("1m"), Ok(1 << 20));
         assert_eq!(item_size("512K"), Ok(512 << 10));
