@@ -8,7 +8,7 @@
 //! - **Send buffers** are one per connection slot. `send` copies the bytes in and submits; the
 //!   buffer is not touched again (not written, not freed, not grown) until `reap` has seen the
 //!   send's completion.
-//! - **The wake-up read** lands in a boxed `u64` owned here.
+//! - **The wake-up read** lands in 8 bytes owned here.
 //! - **Teardown** (`quiesce`, `Drop`): the memory above outlives every operation the kernel
 //!   still holds. Everything in flight is cancelled and waited for; memory whose operation never
 //!   completes within the bound is leaked rather than freed.
@@ -103,6 +103,49 @@ pub(crate) struct Completion {
     pub(crate) buffer: Option<u16>,
 }
 
+/// Memory the kernel reads or writes behind the compiler's back: a raw, zeroed allocation that
+/// is never behind a Rust reference as a whole (only the parts the driver owns at the moment are
+/// borrowed), freed on drop unless leaked.
+struct KernelMemory {
+    ptr: NonNull<u8>,
+    layout: Layout,
+    /// The kernel may still use it: never free it.
+    leaked: bool,
+}
+
+// SAFETY: the allocation is owned by this value alone (like a `Box`); moving the owner to another
+// thread moves the only access to it. The kernel's access is tied to the ring, which moves with it.
+unsafe impl Send for KernelMemory {}
+
+impl KernelMemory {
+    fn new(size: usize, align: usize) -> io::Result<KernelMemory> {
+        let layout = Layout::from_size_align(size.max(1), align)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: the layout has a non-zero size and a valid power-of-two alignment.
+        let raw = unsafe { alloc_zeroed(layout) };
+        let ptr = NonNull::new(raw).ok_or(io::ErrorKind::OutOfMemory)?;
+        Ok(KernelMemory {
+            ptr,
+            layout,
+            leaked: false,
+        })
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Drop for KernelMemory {
+    fn drop(&mut self) {
+        if !self.leaked {
+            // SAFETY: allocated in `new` with this layout; `Ring::drop` marks the memory leaked
+            // unless no operation can use it any more.
+            unsafe { dealloc(self.ptr.as_ptr(), self.layout) }
+        }
+    }
+}
+
 /// How many receive buffers, and how large.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BufferSpec {
@@ -114,45 +157,36 @@ pub(crate) struct BufferSpec {
 /// The provided-buffer ring: `count` entries (16 bytes each, page aligned; the tail lives in the
 /// first entry's reserved field) over one allocation of `count * size` bytes.
 struct BufRing {
-    entries: NonNull<io_uring::types::BufRingEntry>,
-    entries_layout: Layout,
-    memory: Box<[u8]>,
+    entries: KernelMemory,
+    memory: KernelMemory,
     spec: BufferSpec,
     /// Entries published so far (wrapping), the value in the shared tail.
     tail: u16,
     /// Buffers lent to the driver by a completion and not yet recycled.
     lent: Vec<bool>,
-    /// The kernel may still use the memory: never free it.
-    leaked: bool,
 }
-
-// SAFETY: `entries` is an allocation this value owns alone (like a `Box`); moving the owner to
-// another thread moves the only access to it. The kernel's access is tied to the ring, which
-// moves with it.
-unsafe impl Send for BufRing {}
 
 impl BufRing {
     fn new(spec: BufferSpec) -> io::Result<BufRing> {
         let count = usize::from(spec.count);
         assert!(count.is_power_of_two() && count <= 32768, "{count} buffers");
-        let entries_layout = Layout::from_size_align(count * 16, 4096)
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: the layout has a non-zero size (count >= 1) and a valid power-of-two alignment.
-        let raw = unsafe { alloc_zeroed(entries_layout) };
-        let entries = NonNull::new(raw.cast()).ok_or(io::ErrorKind::OutOfMemory)?;
         let mut ring = BufRing {
-            entries,
-            entries_layout,
-            memory: vec![0; count * spec.size].into_boxed_slice(),
+            entries: KernelMemory::new(count * 16, 4096)?,
+            // An alignment the allocator's calloc path serves: untouched buffers stay unmapped
+            // zero pages instead of counting in RSS.
+            memory: KernelMemory::new(count * spec.size, 16)?,
             spec,
             tail: 0,
             lent: vec![true; count],
-            leaked: false,
         };
         for bid in 0..spec.count {
             ring.recycle(bid);
         }
         Ok(ring)
+    }
+
+    fn entries(&self) -> *mut io_uring::types::BufRingEntry {
+        self.entries.ptr().cast()
     }
 
     /// Puts buffer `bid` back at the tail and publishes it to the kernel.
@@ -162,14 +196,14 @@ impl BufRing {
         *lent = false;
         let mask = self.spec.count - 1;
         let index = usize::from(self.tail & mask);
-        let addr = self.memory.as_ptr() as u64 + (usize::from(bid) * self.spec.size) as u64;
+        let addr = self.memory.ptr() as u64 + (usize::from(bid) * self.spec.size) as u64;
         // SAFETY: `index` < count, inside the entries allocation. The entry at the tail is not one
         // the kernel may read: the kernel reads entries only between its head and the published
         // tail, and at most `count` buffers are ever published, all distinct (each lent one comes
         // back once). The setters write addr, len and bid only, never the reserved field that is
         // the tail in entry 0.
         unsafe {
-            let entry = &mut *self.entries.as_ptr().add(index);
+            let entry = &mut *self.entries().add(index);
             entry.set_addr(addr);
             entry.set_len(self.spec.size as u32);
             entry.set_bid(bid);
@@ -179,7 +213,7 @@ impl BufRing {
         // the kernel only reads it, so an atomic release store (which orders the entry writes
         // above before it) is the protocol the ABI defines.
         unsafe {
-            let tail = io_uring::types::BufRingEntry::tail(self.entries.as_ptr()) as *mut u16;
+            let tail = io_uring::types::BufRingEntry::tail(self.entries()) as *mut u16;
             AtomicU16::from_ptr(tail).store(self.tail, Ordering::Release);
         }
     }
@@ -187,19 +221,17 @@ impl BufRing {
     fn received(&self, bid: u16, len: usize) -> &[u8] {
         assert!(self.lent[usize::from(bid)], "buffer {bid} is the kernel's");
         let start = usize::from(bid) * self.spec.size;
-        &self.memory[start..start + len.min(self.spec.size)]
+        // SAFETY: the range is buffer `bid`, inside the allocation; a lent buffer is out of the
+        // ring, so the kernel does not write it until `recycle`, which takes `&mut self` and so
+        // cannot run while the returned borrow lives. Only this range is borrowed: the kernel may
+        // write the other buffers meanwhile.
+        unsafe { std::slice::from_raw_parts(self.memory.ptr().add(start), len.min(self.spec.size)) }
     }
-}
 
-impl Drop for BufRing {
-    fn drop(&mut self) {
-        if self.leaked {
-            std::mem::forget(std::mem::take(&mut self.memory));
-            return;
-        }
-        // SAFETY: allocated in `new` with this layout; `Ring::drop` marks the buffer ring leaked
-        // unless no operation can use it any more.
-        unsafe { dealloc(self.entries.as_ptr().cast(), self.entries_layout) }
+    /// The kernel may still use the ring: its memory is never freed.
+    fn leak(&mut self) {
+        self.entries.leaked = true;
+        self.memory.leaked = true;
     }
 }
 
@@ -216,7 +248,8 @@ pub(crate) struct Ring {
     uring: IoUring,
     bufs: BufRing,
     sends: Vec<SendBuf>,
-    wake: Box<u64>,
+    /// The wake-up read's 8 bytes.
+    wake: KernelMemory,
     wake_in_flight: bool,
     /// Operations submitted (or queued) whose last completion has not been reaped.
     in_flight: usize,
@@ -245,7 +278,7 @@ impl Ring {
         // order), or leaks it.
         let registered = unsafe {
             uring.submitter().register_buf_ring_with_flags(
-                bufs.entries.as_ptr() as u64,
+                bufs.entries() as u64,
                 spec.count,
                 BUFFER_GROUP,
                 0,
@@ -262,7 +295,7 @@ impl Ring {
             uring,
             bufs,
             sends: Vec::new(),
-            wake: Box::new(0),
+            wake: KernelMemory::new(8, 8).map_err(Unavailable::Setup)?,
             wake_in_flight: false,
             in_flight: 0,
             enabled: false,
@@ -306,8 +339,7 @@ impl Ring {
         if self.wake_in_flight {
             return Ok(());
         }
-        let target: *mut u64 = &mut *self.wake;
-        let entry = opcode::Read::new(Fd(eventfd), target.cast(), 8)
+        let entry = opcode::Read::new(Fd(eventfd), self.wake.ptr(), 8)
             .build()
             .user_data(Token::new(Op::Wake, NO_SLOT, 0).encode());
         self.push(entry)?;
@@ -521,8 +553,8 @@ impl Drop for Ring {
             );
             // The kernel may still read or write these: never free them.
             std::mem::forget(std::mem::take(&mut self.sends));
-            std::mem::forget(std::mem::replace(&mut self.wake, Box::new(0)));
-            self.bufs.leaked = true;
+            self.wake.leaked = true;
+            self.bufs.leak();
         }
     }
 }
