@@ -24,6 +24,7 @@ pub enum Unavailable {
 
 impl Unavailable {
     /// The error `io_uring_setup` returned, named by its cause.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn setup(err: io::Error) -> Unavailable {
         match err.raw_os_error() {
             Some(libc::ENOSYS) => Unavailable::NoKernelSupport,
