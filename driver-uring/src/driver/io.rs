@@ -66,15 +66,20 @@ impl<S: Service> UringDriver<S> {
         let err = std::io::Error::from_raw_os_error(-c.result);
         match err.raw_os_error() {
             Some(libc::ECANCELED | libc::EINTR | libc::ECONNABORTED | libc::EAGAIN) => {}
-            _ if out_of_descriptors(&err) => {
-                tracing::warn!("accept: {err}; no new connections for {ACCEPT_BACKOFF_MS} ms");
+            // Out of descriptors, or a failure that re-arming at once would only repeat (and
+            // spin): accepting pauses, as on the readiness drivers.
+            _ => {
+                if out_of_descriptors(&err) {
+                    tracing::warn!("accept: {err}; no new connections for {ACCEPT_BACKOFF_MS} ms");
+                } else {
+                    tracing::warn!("accept: {err}");
+                }
                 self.accept_paused_until = Some(self.now.saturating_add_millis(ACCEPT_BACKOFF_MS));
                 if c.more {
                     ring.cancel(Token::new(Op::Accept, NO_SLOT, 0))?;
                     self.accept = Accept::Cancelling;
                 }
             }
-            _ => tracing::warn!("accept: {err}"),
         }
         Ok(())
     }
