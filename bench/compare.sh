@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# keel vs memcached -t 1, side by side, in one run. One command for each measurement:
+# keel (mio, poll, uring) vs memcached -t 1, side by side, in one run. One command for each measurement:
 #
 #   bash bench/compare.sh            # throughput / p99 / req per server-CPU-s, table + SVG plot
 #   bash bench/compare.sh --quick    # smoke run, a few seconds

@@ -2,7 +2,7 @@
 # Where a server's CPU goes under load: user vs kernel time, syscalls per request, and a sampled
 # profile (perf, software clock) split by binary and by syscall. One command:
 #
-#   bash bench/profile.sh [CONNS] [SERVER]     # SERVER: mio (default), poll or memcached
+#   bash bench/profile.sh [CONNS] [SERVER]     # SERVER: mio (default), poll, uring or memcached
 #
 # Loads the server with keel-loadgen (closed loop, depth 1, 32-byte values, 9:1 get:set) for 8 s and
 # samples the server for the middle 4 s. Needs `perf` (Debian: linux-perf) and root or a low
@@ -31,7 +31,7 @@ for _ in $(seq 1 50); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
 load=$!
 sleep 2
 read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-perf stat -x, -e 'syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_wait' \
+perf stat -x, -e 'syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_io_uring_enter' \
   -p "$pid" -o "$out/stat.csv" -- sleep 2
 perf record -q -e cpu-clock -F 2000 -g -p "$pid" -o "$out/perf.data" -- sleep 2 2>/dev/null
 read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
@@ -40,12 +40,13 @@ echo "# $name, $conns connections: $(python3 -c "import json; d=json.load(open('
 echo "server CPU over 4 s: user $((u1 - u0)) ticks, system $((s1 - s0)) ticks"
 awk -F, '/syscalls/ { sub("syscalls:sys_enter_", "", $3); n[$3] = $1 } END {
   reads = n["read"] + n["recvfrom"]; sends = n["sendto"] + n["sendmsg"]
+  if (reads == 0) { printf "syscalls in 2 s: %d io_uring_enter, no reads or sends\n", n["io_uring_enter"]; exit }
   printf "syscalls in 2 s: %d reads, %.3f sends and %.3f epoll_wait per read\n",
     reads, sends / reads, n["epoll_wait"] / reads }' "$out/stat.csv"
 echo "samples by binary:"
 perf report -i "$out/perf.data" --no-children --sort dso -g none 2>/dev/null | grep -E '^ +[0-9]' | head -4
 echo "samples under each syscall (inclusive):"
 perf report -i "$out/perf.data" --children --sort sym -g none 2>/dev/null |
-  grep -E '\[k\] __x64_sys_(read|recvfrom|sendto|sendmsg|epoll_wait)$' | awk '{print "  " $1, $NF}'
+  grep -E '\[k\] (__x64_sys_(read|recvfrom|sendto|sendmsg|epoll_wait)|__do_sys_io_uring_enter)$' | awk '{print "  " $1, $NF}'
 echo "top symbols:"
 perf report -i "$out/perf.data" --no-children --sort sym -g none 2>/dev/null | grep -E '^ +[0-9]' | head -12

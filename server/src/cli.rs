@@ -145,6 +145,9 @@ pub struct Options {
     /// Close a connection holding part of a request for this many seconds (0: never)
     #[arg(long, default_value_t = 30)]
     pub read_timeout: u64,
+    /// Receive buffers (8 KiB each) per worker with --driver uring: a power of two up to 32768
+    #[arg(long, default_value_t = 256, value_parser = flag_values::uring_buffers)]
+    pub uring_buffers: u16,
     /// SASL password file, lines of user:password (default: $MEMCACHED_SASL_PWDB)
     #[arg(long, value_name = "FILE", env = "MEMCACHED_SASL_PWDB")]
     pub sasl_pwdb: Option<PathBuf>,
@@ -174,6 +177,8 @@ pub enum DriverKind {
     Mio,
     /// libc::poll over every connection each turn
     Poll,
+    /// io_uring (Linux): completions, multishot receives into a buffer ring
+    Uring,
 }
 
 impl fmt::Display for DriverKind {
@@ -181,6 +186,7 @@ impl fmt::Display for DriverKind {
         f.write_str(match self {
             DriverKind::Mio => "mio",
             DriverKind::Poll => "poll",
+            DriverKind::Uring => "uring",
         })
     }
 }

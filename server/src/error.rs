@@ -19,6 +19,8 @@ pub enum Error {
     Driver(#[source] io::Error),
     #[error("cannot start a worker's event loop: {0}")]
     Worker(#[source] io::Error),
+    #[error("{0}")]
+    DriverUnavailable(#[from] keel_driver_uring::Unavailable),
     #[error("cannot start the server thread: {0}")]
     Thread(#[source] io::Error),
     #[error("the server thread panicked")]

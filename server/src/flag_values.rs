@@ -34,6 +34,16 @@ pub(crate) fn item_size(text: &str) -> Result<usize, String> {
     usize::try_from(bytes).map_err(|_| format!("item size {text} does not fit this platform"))
 }
 
+/// keel's `--uring-buffers`: the size of a buffer ring, a power of two the kernel accepts.
+pub(crate) fn uring_buffers(text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(n) if n.is_power_of_two() && n <= 1 << 15 => Ok(n),
+        _ => Err(format!(
+            "--uring-buffers {text}: a power of two from 1 to 32768"
+        )),
+    }
+}
+
 /// memcached's `-c`.
 pub(crate) fn conn_limit(text: &str) -> Result<u32, String> {
     match number(text) {
@@ -107,6 +117,21 @@ pub(crate) fn napi_ids(text: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uring_buffers_are_powers_of_two_up_to_32768() {
+        assert_eq!(uring_buffers("1"), Ok(1));
+        assert_eq!(uring_buffers("256"), Ok(256));
+        assert_eq!(uring_buffers("32768"), Ok(32768));
+        for bad in ["0", "3", "65536", "x", "-2"] {
+            assert_eq!(
+                uring_buffers(bad),
+                Err(format!(
+                    "--uring-buffers {bad}: a power of two from 1 to 32768"
+                )),
+            );
+        }
+    }
 
     #[test]
     fn item_sizes_take_bytes_and_suffixes() {

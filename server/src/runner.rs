@@ -91,6 +91,7 @@ fn serve<S: Service + Send + 'static>(
     services: Vec<S>,
     ready: impl FnOnce(SocketAddr, ShutdownHandle, Arc<WorkerGroup>),
 ) -> Result<(), Error> {
+    crate::worker::check_available(options.driver)?;
     let clock = WallClock::start();
     let group = WorkerGroup::new(services.len());
     // Filled once every worker exists: a client's `shutdown` on one worker stops them all.
@@ -114,7 +115,12 @@ fn serve<S: Service + Send + 'static>(
                     }
                 })),
             };
-            Worker::new(options.driver, server, driver_options)
+            Worker::new(
+                options.driver,
+                server,
+                driver_options,
+                options.uring_buffers,
+            )
         })
         .collect();
     let bound = workers[0]
@@ -250,7 +256,7 @@ mod tests {
 
     #[test]
     fn spawned_servers_answer_and_stop() {
-        for driver in [DriverKind::Mio, DriverKind::Poll] {
+        for driver in [DriverKind::Mio, DriverKind::Poll, DriverKind::Uring] {
             let options = Options {
                 port: 0,
                 driver,
@@ -288,7 +294,7 @@ mod tests {
 
     #[test]
     fn workers_spread_connections_evenly_over_one_cache() {
-        for driver in [DriverKind::Mio, DriverKind::Poll] {
+        for driver in [DriverKind::Mio, DriverKind::Poll, DriverKind::Uring] {
             let running = spawn(Options {
                 port: 0,
                 driver,

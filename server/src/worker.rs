@@ -1,5 +1,5 @@
 //! One worker: a driver of the chosen kind around its own `keel_core::Server`, and the handle that
-//! stops it. The two drivers have the same shape; this is the one place that tells them apart.
+//! stops it. The drivers have the same shape; this is the one place that tells them apart.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,12 +9,14 @@ use keel_core::{Server, Service};
 use keel_driver_common::{DriverOptions, Inbox, Spreader};
 use keel_driver_mio::MioDriver;
 use keel_driver_poll::PollDriver;
+use keel_driver_uring::UringDriver;
 
 use crate::cli::DriverKind;
 
 pub(crate) enum Worker<S> {
     Mio(MioDriver<S>),
     Poll(PollDriver<S>),
+    Uring(UringDriver<S>),
 }
 
 /// Stops one worker; `trigger` is async-signal-safe.
@@ -22,6 +24,7 @@ pub(crate) enum Worker<S> {
 pub(crate) enum WorkerHandle {
     Mio(keel_driver_mio::ShutdownHandle),
     Poll(keel_driver_poll::ShutdownHandle),
+    Uring(keel_driver_uring::ShutdownHandle),
 }
 
 impl WorkerHandle {
@@ -29,15 +32,36 @@ impl WorkerHandle {
         match self {
             WorkerHandle::Mio(handle) => handle.trigger(),
             WorkerHandle::Poll(handle) => handle.trigger(),
+            WorkerHandle::Uring(handle) => handle.trigger(),
         }
     }
 }
 
+/// Whether a driver of `kind` can run here: io_uring may be missing or forbidden (the error
+/// names the cause and the fallback); the readiness drivers always can.
+pub(crate) fn check_available(kind: DriverKind) -> Result<(), keel_driver_uring::Unavailable> {
+    match kind {
+        DriverKind::Mio | DriverKind::Poll => Ok(()),
+        DriverKind::Uring => keel_driver_uring::probe(),
+    }
+}
+
 impl<S: Service> Worker<S> {
-    pub(crate) fn new(kind: DriverKind, server: Server<S>, options: DriverOptions) -> Worker<S> {
+    /// A driver of `kind`; `uring_buffers` sizes the io_uring driver's receive-buffer ring.
+    pub(crate) fn new(
+        kind: DriverKind,
+        server: Server<S>,
+        options: DriverOptions,
+        uring_buffers: u16,
+    ) -> Worker<S> {
         match kind {
             DriverKind::Mio => Worker::Mio(MioDriver::new(server, options)),
             DriverKind::Poll => Worker::Poll(PollDriver::new(server, options)),
+            DriverKind::Uring => {
+                let mut driver = UringDriver::new(server, options);
+                driver.set_receive_buffers(uring_buffers);
+                Worker::Uring(driver)
+            }
         }
     }
 
@@ -46,6 +70,7 @@ impl<S: Service> Worker<S> {
         match self {
             Worker::Mio(d) => d.bind(addr),
             Worker::Poll(d) => d.bind(addr),
+            Worker::Uring(d) => d.bind(addr),
         }
     }
 
@@ -53,6 +78,7 @@ impl<S: Service> Worker<S> {
         match self {
             Worker::Mio(d) => d.spread_to(spreader),
             Worker::Poll(d) => d.spread_to(spreader),
+            Worker::Uring(d) => d.spread_to(spreader),
         }
     }
 
@@ -60,6 +86,7 @@ impl<S: Service> Worker<S> {
         match self {
             Worker::Mio(d) => d.bind_worker(inbox),
             Worker::Poll(d) => d.bind_worker(inbox),
+            Worker::Uring(d) => d.bind_worker(inbox),
         }
     }
 
@@ -67,6 +94,7 @@ impl<S: Service> Worker<S> {
         match self {
             Worker::Mio(d) => WorkerHandle::Mio(d.shutdown_handle()),
             Worker::Poll(d) => WorkerHandle::Poll(d.shutdown_handle()),
+            Worker::Uring(d) => WorkerHandle::Uring(d.shutdown_handle()),
         }
     }
 
@@ -74,6 +102,7 @@ impl<S: Service> Worker<S> {
         match self {
             Worker::Mio(d) => d.run(),
             Worker::Poll(d) => d.run(),
+            Worker::Uring(d) => d.run(),
         }
     }
 }

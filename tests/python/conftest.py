@@ -1,7 +1,7 @@
 """Fixtures for the Python-client end-to-end tests.
 
-`server` starts a fresh server per test, parametrized over keel's two drivers (`keel-mio`,
-`keel-poll`) plus real memcached as the oracle, and kills it when the test ends, pass or fail.
+`server` starts a fresh server per test, parametrized over keel's three drivers (`keel-mio`,
+`keel-poll`, `keel-uring`) plus real memcached as the oracle, and kills it when the test ends, pass or fail.
 The keel binary is $KEEL_BIN if set, else <target>/debug/keel (honouring $CARGO_TARGET_DIR),
 built once with `cargo build -p keel-server --bin keel` if missing. A missing tool fails the test.
 """
@@ -102,7 +102,7 @@ def _readline_with_timeout(proc, timeout):
     return result[0].decode(errors="replace").rstrip("\n")
 
 
-@pytest.fixture(params=["keel-mio", "keel-poll", "memcached"])
+@pytest.fixture(params=["keel-mio", "keel-poll", "keel-uring", "memcached"])
 def server(request):
     srv = Server(request.param)
     try:

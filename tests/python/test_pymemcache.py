@@ -1,6 +1,6 @@
 """pymemcache (text protocol) against keel (both drivers) and memcached.
 
-Every test gets a fresh server from the `server` fixture (keel-mio, keel-poll, memcached) and
+Every test gets a fresh server from the `server` fixture (keel-mio, keel-poll, keel-uring, memcached) and
 asserts concrete values: set/get/add/replace/cas/gets/incr/decr/delete/touch, the *_many calls,
 flush_all, stats, values of 0 B, 1 KiB and 900 KiB, too-large values, and keys the client refuses
 (unicode, whitespace, over 250 bytes), checked against a memcached started in the same test.

@@ -18,7 +18,7 @@ USER, PASSWORD = "alice", "pa55:w0rd with spaces"
 AUTH_ERROR = 0x20
 
 
-@pytest.fixture(params=["keel-mio", "keel-poll"])
+@pytest.fixture(params=["keel-mio", "keel-poll", "keel-uring"])
 def sasl_server(request, tmp_path):
     pwdb = tmp_path / "pwdb"
     pwdb.write_text(f"# users\n{USER}:{PASSWORD}\nbob:other\n")

@@ -1,5 +1,5 @@
-//! keel-tests: end-to-end tests of the `keel` binary over loopback, run against both drivers
-//! (mio and poll), with real third-party clients and memcached as the oracle.
+//! keel-tests: end-to-end tests of the `keel` binary over loopback, run against every driver
+//! (mio, poll and uring), with real third-party clients and memcached as the oracle.
 //!
 //! The library holds the shared helpers; the tests themselves are in `tests/`:
 //! - [`client`]: an independent binary-protocol client (request builder, response reader);
@@ -44,6 +44,12 @@ macro_rules! __server_test_one {
         #[test]
         fn poll() {
             super::$scenario($crate::Kind::KeelPoll)
+        }
+    };
+    ($scenario:ident, uring) => {
+        #[test]
+        fn uring() {
+            super::$scenario($crate::Kind::KeelUring)
         }
     };
     ($scenario:ident, memcached) => {

@@ -1,4 +1,4 @@
-//! Server-process helper: start `keel` (either driver) or a real memcached on a loopback port,
+//! Server-process helper: start `keel` (any driver) or a real memcached on a loopback port,
 //! learn its port, and make sure it dies with the test.
 //!
 //! keel is started as `keel -p 0 -l 127.0.0.1 --driver D …` (plus `-u root` when the tests run as
@@ -29,21 +29,35 @@ pub enum Kind {
     KeelMio,
     /// keel with `--driver poll`.
     KeelPoll,
+    /// keel with `--driver uring`.
+    KeelUring,
     /// Real memcached, the oracle.
     Memcached,
 }
 
 impl Kind {
-    /// Both keel drivers.
-    pub const KEEL: [Kind; 2] = [Kind::KeelMio, Kind::KeelPoll];
+    /// Every keel driver.
+    pub const KEEL: [Kind; 3] = [Kind::KeelMio, Kind::KeelPoll, Kind::KeelUring];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::KeelMio => "keel-mio",
             Kind::KeelPoll => "keel-poll",
+            Kind::KeelUring => "keel-uring",
             Kind::Memcached => "memcached",
         }
     }
+
+    /// keel's `--driver` value; `None` for memcached.
+    pub fn driver(self) -> Option<&'static str> {
+        match self {
+            Kind::KeelMio => Some("mio"),
+            Kind::KeelPoll => Some("poll"),
+            Kind::KeelUring => Some("uring"),
+            Kind::Memcached => None,
+        }
+    }
+
     pub fn is_keel(self) -> bool {
         self != Kind::Memcached
     }
@@ -67,6 +81,8 @@ pub struct Options {
     /// Further arguments appended verbatim to the server's command line (each server kind has
     /// its own flags: e.g. `--read-timeout 1` for keel, `-o slab_chunk_max=2048` for memcached).
     pub extra_args: Vec<String>,
+    /// keel only: the open-file limit (soft and hard) the server starts with.
+    pub nofile: Option<u64>,
 }
 
 impl Options {
@@ -209,13 +225,13 @@ impl Server {
     pub fn start_with(kind: Kind, opts: &Options) -> Server {
         match kind {
             Kind::Memcached => Server::start_memcached(opts),
-            Kind::KeelMio | Kind::KeelPoll => Server::start_keel(kind, opts),
+            Kind::KeelMio | Kind::KeelPoll | Kind::KeelUring => Server::start_keel(kind, opts),
         }
     }
 
     fn start_keel(kind: Kind, opts: &Options) -> Server {
         let bin = keel_bin();
-        let driver = if kind == Kind::KeelMio { "mio" } else { "poll" };
+        let driver = kind.driver().expect("a keel kind");
         let mut args: Vec<String> = vec![
             "-p".into(),
             "0".into(),
@@ -235,11 +251,29 @@ impl Server {
         }
         args.extend(opts.extra_args.iter().cloned());
         let log = log_path(kind);
-        let mut child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(File::create(&log).expect("create server log"))
+            .stderr(File::create(&log).expect("create server log"));
+        if let Some(nofile) = opts.nofile {
+            let limit = libc::rlimit {
+                rlim_cur: nofile as libc::rlim_t,
+                rlim_max: nofile as libc::rlim_t,
+            };
+            // SAFETY: runs in the child between fork and exec and only calls setrlimit, which is
+            // async-signal-safe, with a pointer to a copied local.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
         let stdout = child.stdout.take().unwrap();
@@ -370,6 +404,11 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
     }
 
     /// The last ~4 KiB of the server's stderr.

@@ -96,7 +96,7 @@ fn memcacheds_command_line(kind: Kind) {
         kind.name()
     );
 }
-keel_tests::server_tests!(memcacheds_command_line: mio, poll, memcached);
+keel_tests::server_tests!(memcacheds_command_line: mio, poll, uring, memcached);
 
 fn passwd_uid(user: &str) -> String {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
@@ -253,12 +253,8 @@ fn daemon_with_pidfile(kind: Kind) {
     args.extend(user_args());
     let program: PathBuf = match kind {
         Kind::Memcached => "memcached".into(),
-        Kind::KeelMio => {
-            args.extend(strings(&["--driver", "mio"]));
-            keel_bin()
-        }
-        Kind::KeelPoll => {
-            args.extend(strings(&["--driver", "poll"]));
+        Kind::KeelMio | Kind::KeelPoll | Kind::KeelUring => {
+            args.extend(strings(&["--driver", kind.driver().expect("a keel kind")]));
             keel_bin()
         }
     };
@@ -315,7 +311,7 @@ fn daemon_with_pidfile(kind: Kind) {
     );
     let _ = std::fs::remove_file(&log);
 }
-keel_tests::server_tests!(daemon_with_pidfile: mio, poll, memcached);
+keel_tests::server_tests!(daemon_with_pidfile: mio, poll, uring, memcached);
 
 /// Kills a daemon when a test fails before stopping it.
 struct Daemon(i32);
@@ -447,7 +443,7 @@ fn settings_names_match_memcached(kind: Kind) {
         );
     }
 }
-keel_tests::server_tests!(settings_names_match_memcached: mio, poll);
+keel_tests::server_tests!(settings_names_match_memcached: mio, poll, uring);
 
 /// `-b` is the listener's backlog, as `ss` reports it for keel and memcached alike.
 fn listen_backlog(kind: Kind) {
@@ -468,4 +464,4 @@ fn listen_backlog(kind: Kind) {
     // State, Recv-Q, Send-Q (the backlog of a listening socket), local address ...
     assert_eq!(fields.get(2), Some(&"77"), "{}: {text:?}", kind.name());
 }
-keel_tests::server_tests!(listen_backlog: mio, poll, memcached);
+keel_tests::server_tests!(listen_backlog: mio, poll, uring, memcached);

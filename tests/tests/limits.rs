@@ -75,7 +75,7 @@ fn connection_limit(kind: Kind) {
         assert_served(c, 100 + i as u32);
     }
 }
-server_tests!(connection_limit: mio, poll);
+server_tests!(connection_limit: mio, poll, uring);
 
 // ---------------------------------------------------------------------------------------------
 // 7a. Idle timeout.
@@ -143,7 +143,7 @@ fn idle_timeout(kind: Kind) {
         "the timed-out connections are gone"
     );
 }
-server_tests!(idle_timeout: mio, poll);
+server_tests!(idle_timeout: mio, poll, uring);
 
 // ---------------------------------------------------------------------------------------------
 // 7b. Half a request, then the client vanishes (default idle timeout: only EOF can free it).
@@ -184,4 +184,4 @@ fn half_request_then_vanish(kind: Kind) {
     // Nothing half-sent was stored.
     assert_eq!(control.get(b"half"), None);
 }
-server_tests!(half_request_then_vanish: mio, poll, memcached);
+server_tests!(half_request_then_vanish: mio, poll, uring, memcached);

@@ -71,7 +71,7 @@ fn max_connections(kind: Kind) {
     let mut sixth = Client::connect(server.port).unwrap();
     assert_served(&mut sixth, 20);
 }
-server_tests!(max_connections: mio, poll);
+server_tests!(max_connections: mio, poll, uring);
 
 // ---- max item size ---------------------------------------------------------------------------
 
@@ -149,7 +149,7 @@ fn max_item_size(kind: Kind) {
         );
     }
 }
-server_tests!(max_item_size: mio, poll);
+server_tests!(max_item_size: mio, poll, uring);
 
 // ---- memory limit ----------------------------------------------------------------------------
 
@@ -204,7 +204,7 @@ fn memory_limit(kind: Kind) {
     );
     assert_eq!(c.get(b"key-000000"), None);
 }
-server_tests!(memory_limit: mio, poll);
+server_tests!(memory_limit: mio, poll, uring);
 
 // ---- output backpressure ---------------------------------------------------------------------
 
@@ -281,7 +281,7 @@ fn output_backpressure(kind: Kind) {
         "RSS {end_rss} KiB after the drain"
     );
 }
-server_tests!(output_backpressure: mio, poll);
+server_tests!(output_backpressure: mio, poll, uring);
 
 // ---- max request size ------------------------------------------------------------------------
 
@@ -364,7 +364,7 @@ fn max_request_size(kind: Kind) {
     bystander.set_ok(b"k", b"new");
     assert_eq!(bystander.get(b"k").as_deref(), Some(&b"new"[..]));
 }
-server_tests!(max_request_size: mio, poll);
+server_tests!(max_request_size: mio, poll, uring);
 
 // ---- read timeout ----------------------------------------------------------------------------
 
@@ -453,4 +453,4 @@ fn read_timeout(kind: Kind) {
     assert_eq!(stats["idle_timeout"], "30");
     assert_eq!(idle.stat_u64("curr_connections"), 1);
 }
-server_tests!(read_timeout: mio, poll);
+server_tests!(read_timeout: mio, poll, uring);

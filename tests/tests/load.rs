@@ -135,7 +135,7 @@ fn thousand_connections(kind: Kind) {
         started.elapsed()
     );
 }
-server_tests!(thousand_connections: mio, poll);
+server_tests!(thousand_connections: mio, poll, uring);
 
 // ---------------------------------------------------------------------------------------------
 // 8. 10,000 SETQ + NOOP in a single write: everything stored, exactly one NOOP response.
@@ -221,7 +221,7 @@ fn pipelined_setq(kind: Kind) {
     assert_eq!(stats["total_items"], N.to_string());
     assert_eq!(stats["cmd_set"], N.to_string());
 }
-server_tests!(pipelined_setq: mio, poll, memcached);
+server_tests!(pipelined_setq: mio, poll, uring, memcached);
 
 // ---------------------------------------------------------------------------------------------
 // 9. SIGTERM under load: exit 0 within 2 s; every response produced is delivered whole, then EOF.
@@ -374,4 +374,4 @@ fn sigterm_under_load(kind: Kind) {
         results.iter().map(|h| h.responses).collect::<Vec<_>>()
     );
 }
-server_tests!(sigterm_under_load: mio, poll);
+server_tests!(sigterm_under_load: mio, poll, uring);

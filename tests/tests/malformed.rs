@@ -188,7 +188,7 @@ fn bad_magic(kind: Kind) {
     let bytes = cat(&[&noop(1), &[0x42; 24], &noop(2)]);
     same(kind, &bytes, expect(noop_reply(1), After::Closes));
 }
-server_tests!(bad_magic: mio, poll);
+server_tests!(bad_magic: mio, poll, uring);
 
 /// A request carrying the response magic 0x81 on a binary connection: closed with no reply.
 fn response_magic(kind: Kind) {
@@ -197,7 +197,7 @@ fn response_magic(kind: Kind) {
     let bytes = cat(&[&noop(1), &get.encode(), &noop(3)]);
     same(kind, &bytes, expect(noop_reply(1), After::Closes));
 }
-server_tests!(response_magic: mio, poll);
+server_tests!(response_magic: mio, poll, uring);
 
 /// 0x81 as the very first byte makes the connection a text one (only 0x80 means binary): the
 /// header is part of a text line, which is an unknown command once its "\r\n" arrives.
@@ -208,7 +208,7 @@ fn response_magic_first_byte(kind: Kind) {
     let want = expect(b"ERROR\r\n".to_vec(), After::Serves);
     class(kind, &bytes, false, true, want.clone(), want);
 }
-server_tests!(response_magic_first_byte: mio, poll);
+server_tests!(response_magic_first_byte: mio, poll, uring);
 
 /// keylen + extlen > bodylen: 0x81 Unknown command, then close (the NOOP after it is not run).
 fn body_shorter_than_key_and_extras(kind: Kind) {
@@ -217,7 +217,7 @@ fn body_shorter_than_key_and_extras(kind: Kind) {
     let bytes = cat(&[&header(op::SET, 1, 8, 4, 9), b"abcd", &noop(8)]);
     same(kind, &bytes, expect(unknown(op::SET, 9), After::Closes));
 }
-server_tests!(body_shorter_than_key_and_extras: mio, poll);
+server_tests!(body_shorter_than_key_and_extras: mio, poll, uring);
 
 /// Extras of the wrong length for the opcode: 0x04 Invalid arguments, then close.
 fn wrong_extras_length(kind: Kind) {
@@ -241,7 +241,7 @@ fn wrong_extras_length(kind: Kind) {
         expect(invalid(op::INCREMENT, 7), After::Closes),
     );
 }
-server_tests!(wrong_extras_length: mio, poll);
+server_tests!(wrong_extras_length: mio, poll, uring);
 
 /// A 251-byte key: 0x04 and close; 250 bytes is a normal key (a miss, connection open).
 fn key_over_250_bytes(kind: Kind) {
@@ -261,7 +261,7 @@ fn key_over_250_bytes(kind: Kind) {
         ),
     );
 }
-server_tests!(key_over_250_bytes: mio, poll);
+server_tests!(key_over_250_bytes: mio, poll, uring);
 
 /// A total body length far beyond any item. A GET (whose body must be the key alone) is
 /// refused with 0x04 and closed by both. A SET: keel refuses any body over 1 GiB with 0x04 and
@@ -289,7 +289,7 @@ fn huge_total_body_length(kind: Kind) {
         );
     }
 }
-server_tests!(huge_total_body_length: mio, poll);
+server_tests!(huge_total_body_length: mio, poll, uring);
 
 /// An unknown opcode: 0x81 Unknown command, the body skipped exactly, the connection open.
 /// memcached skips a body of value bytes correctly; with a key or extras it skips `bodylen` more
@@ -328,7 +328,7 @@ fn unknown_opcode(kind: Kind) {
         expect(unknown(0x50, 5), After::Desynced),
     );
 }
-server_tests!(unknown_opcode: mio, poll);
+server_tests!(unknown_opcode: mio, poll, uring);
 
 /// Bytes after QUIT are ignored: the QUIT is answered, then the connection closes. QUITQ closes
 /// without a reply. Requests before them are answered.
@@ -355,7 +355,7 @@ fn bytes_after_quit(kind: Kind) {
     ]);
     same(kind, &quitq, expect(noop_reply(1), After::Closes));
 }
-server_tests!(bytes_after_quit: mio, poll);
+server_tests!(bytes_after_quit: mio, poll, uring);
 
 /// A request cut off by EOF: the complete requests pipelined before it are answered, in full,
 /// then the connection closes; the partial SET is not stored.
@@ -400,7 +400,7 @@ fn request_cut_off_by_eof(kind: Kind) {
         bystander.check(who);
     }
 }
-server_tests!(request_cut_off_by_eof: mio, poll);
+server_tests!(request_cut_off_by_eof: mio, poll, uring);
 
 // ---- text ------------------------------------------------------------------------------------
 
@@ -423,7 +423,7 @@ fn text_garbage_line(kind: Kind) {
         want,
     );
 }
-server_tests!(text_garbage_line: mio, poll);
+server_tests!(text_garbage_line: mio, poll, uring);
 
 /// A text line over 2048 bytes (not a multi-get): keel answers `CLIENT_ERROR line too long` and
 /// closes, whether or not the "\n" has arrived. memcached 1.6.18 closes silently when 2048 bytes
@@ -449,7 +449,7 @@ fn text_line_too_long(kind: Kind) {
         expect(b"ERROR\r\n".to_vec(), After::Serves),
     );
 }
-server_tests!(text_line_too_long: mio, poll);
+server_tests!(text_line_too_long: mio, poll, uring);
 
 /// A multi-get line may run past 2048 bytes: 3000 bytes of `get k k k …` are answered.
 fn text_long_multiget(kind: Kind) {
@@ -461,4 +461,4 @@ fn text_long_multiget(kind: Kind) {
     let want = expect(b"END\r\n".to_vec(), After::Serves);
     class(kind, &line, false, true, want.clone(), want);
 }
-server_tests!(text_long_multiget: mio, poll);
+server_tests!(text_long_multiget: mio, poll, uring);

@@ -53,7 +53,7 @@ fn cas_disabled(kind: Kind) {
     assert!(settings.contains("STAT cas_enabled no\r\n"), "{settings}");
 }
 
-server_tests!(cas_disabled: mio, poll, memcached);
+server_tests!(cas_disabled: mio, poll, uring, memcached);
 
 fn evictions_disabled(kind: Kind) {
     let server = start(kind, &["-M"], Some(2));
@@ -83,4 +83,4 @@ fn evictions_disabled(kind: Kind) {
     assert!(settings.contains("STAT evictions off\r\n"), "{settings}");
 }
 
-server_tests!(evictions_disabled: mio, poll, memcached);
+server_tests!(evictions_disabled: mio, poll, uring, memcached);

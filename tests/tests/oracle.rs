@@ -778,4 +778,4 @@ fn oracle(kind: Kind) {
         report.join("\n")
     );
 }
-server_tests!(oracle: mio, poll, memcached);
+server_tests!(oracle: mio, poll, uring, memcached);

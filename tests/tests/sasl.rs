@@ -195,7 +195,7 @@ fn sasl_over_sockets(kind: Kind) {
         );
     }
 }
-server_tests!(sasl_over_sockets: mio, poll);
+server_tests!(sasl_over_sockets: mio, poll, uring);
 
 /// Without `-S` the SASL opcodes are unknown commands, their bodies skipped: keel and memcached
 /// answer the same bytes.
@@ -227,7 +227,7 @@ fn sasl_opcodes_without_sasl(kind: Kind) {
     c.set_ok(b"k", b"v");
     assert_eq!(c.stat_u64("auth_cmds"), 0);
 }
-server_tests!(sasl_opcodes_without_sasl: mio, poll, memcached);
+server_tests!(sasl_opcodes_without_sasl: mio, poll, uring, memcached);
 
 /// `MEMCACHED_SASL_PWDB` names the file when `--sasl-pwdb` is not given.
 #[test]
@@ -390,4 +390,4 @@ fn unauthenticated_huge_body(kind: Kind) {
     );
     assert!(matches!(end, End::Eof | End::Reset));
 }
-server_tests!(unauthenticated_huge_body: mio, poll);
+server_tests!(unauthenticated_huge_body: mio, poll, uring);

@@ -715,4 +715,4 @@ fn soak(kind: Kind) {
         "too few faults injected: {total_faults}"
     );
 }
-server_tests!(soak: mio, poll);
+server_tests!(soak: mio, poll, uring);

@@ -268,7 +268,7 @@ fn exporter_scrape(kind: Kind) {
     );
 }
 
-server_tests!(exporter_scrape: mio, poll, memcached);
+server_tests!(exporter_scrape: mio, poll, uring, memcached);
 
 /// A stat name with its class id replaced by `N` (`12:chunk_size` -> `N:chunk_size`).
 fn generic(name: &str) -> String {
@@ -309,7 +309,7 @@ fn stat_names(kind: Kind) -> Vec<Vec<String>> {
 #[test]
 fn stat_names_are_memcacheds() {
     let memcached = stat_names(Kind::Memcached);
-    for kind in [Kind::KeelMio, Kind::KeelPoll] {
+    for kind in Kind::KEEL {
         let keel = stat_names(kind);
         for (group, (keel, memcached)) in keel.iter().zip(&memcached).enumerate() {
             let known: BTreeSet<&String> = memcached.iter().collect();
@@ -391,7 +391,7 @@ fn memcached_tool(kind: Kind) {
     assert_eq!(count, 3, "{text}");
 }
 
-server_tests!(memcached_tool: mio, poll, memcached);
+server_tests!(memcached_tool: mio, poll, uring, memcached);
 
 /// libmemcached's `memcdump` walks `stats cachedump <class> 0` over every class id.
 fn memcdump(kind: Kind) {
@@ -425,7 +425,7 @@ fn memcdump(kind: Kind) {
     }
 }
 
-server_tests!(memcdump: mio, poll, memcached);
+server_tests!(memcdump: mio, poll, uring, memcached);
 
 /// `stats reset` zeroes the counters memcached zeroes, the item and eviction ones included, and
 /// keeps the gauges.
@@ -487,7 +487,7 @@ fn stats_reset(kind: Kind) {
     }
 }
 
-server_tests!(stats_reset: mio, poll, memcached);
+server_tests!(stats_reset: mio, poll, uring, memcached);
 
 /// One worker (`-t 1`): `stats conns` lists the connections of the worker that answers it (see
 /// the README's compatibility table), so a test that looks at another connection's state needs
@@ -531,7 +531,7 @@ fn stats_conns(kind: Kind) {
     }
 }
 
-server_tests!(stats_conns: mio, poll, memcached);
+server_tests!(stats_conns: mio, poll, uring, memcached);
 
 /// Error and edge replies of the key-listing and operator commands, byte for byte as memcached.
 fn command_replies(kind: Kind) -> Vec<(String, Vec<u8>)> {
@@ -582,7 +582,7 @@ fn command_replies(kind: Kind) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn command_replies_match_memcached() {
     let memcached = command_replies(Kind::Memcached);
-    for kind in [Kind::KeelMio, Kind::KeelPoll] {
+    for kind in Kind::KEEL {
         let keel = command_replies(kind);
         for ((command, keel), (_, memcached)) in keel.iter().zip(&memcached) {
             assert_eq!(
@@ -637,7 +637,7 @@ fn listings_match_memcached() {
     // background: the item shows up there sooner or later. keel lists every item of the class.
     let item = "ITEM some%key [5 b; 0 s]\r\nEND\r\n";
     assert!(cachedump == item || cachedump == "END\r\n", "{cachedump:?}");
-    for kind in [Kind::KeelMio, Kind::KeelPoll] {
+    for kind in Kind::KEEL {
         let (keel_dump, keel_cachedump) = listings(kind);
         assert_eq!(masks(&keel_dump), masks(&dump), "{}", kind.name());
         assert_eq!(keel_cachedump, item, "{}", kind.name());
@@ -732,7 +732,7 @@ fn metadump_streams(kind: Kind) {
     }
 }
 
-server_tests!(metadump_streams: mio, poll, memcached);
+server_tests!(metadump_streams: mio, poll, uring, memcached);
 
 /// A connection whose receive buffer is 16 KiB, so a big reply cannot all sit in the kernel.
 fn small_window(port: u16) -> TcpStream {
@@ -836,7 +836,7 @@ fn shutdown_command(kind: Kind) {
     }
 }
 
-server_tests!(shutdown_command: mio, poll, memcached);
+server_tests!(shutdown_command: mio, poll, uring, memcached);
 
 /// `cache_memlimit` grows the limit and, shrinking it, evicts at once down to the new limit.
 fn cache_memlimit(kind: Kind) {
@@ -869,7 +869,7 @@ fn cache_memlimit(kind: Kind) {
     set(&mut conn, "after", 100 << 10, 0);
 }
 
-server_tests!(cache_memlimit: mio, poll, memcached);
+server_tests!(cache_memlimit: mio, poll, uring, memcached);
 
 /// `-X`: the key-listing commands are refused with memcached's lines, and `stats settings` says so.
 #[test]

@@ -182,7 +182,7 @@ fn junk_without_newline_closes(kind: Kind) {
     assert_ne!(end, End::Timeout, "{}: still open", kind.name());
 }
 
-server_tests!(junk_without_newline_closes: mio, poll, memcached);
+server_tests!(junk_without_newline_closes: mio, poll, uring, memcached);
 
 /// SIGHUP rereads the file: the old password stops working, the new one works, an authenticated
 /// connection stays authenticated; a malformed file keeps the users loaded before.
@@ -230,7 +230,7 @@ fn sighup_reloads_the_file(kind: Kind) {
     }
 }
 
-server_tests!(sighup_reloads_the_file: mio, poll, memcached);
+server_tests!(sighup_reloads_the_file: mio, poll, uring, memcached);
 
 /// Where keel deliberately differs from memcached 1.6.18 (README): the password is everything
 /// after the first space (as in memcached 1.6.42), each pipelined request gets its own reply,
@@ -277,7 +277,7 @@ fn deliberate_differences(kind: Kind) {
     assert_eq!(call(&mut c, &auth(&big)), FAILURE, "16 KiB is allowed");
 }
 
-server_tests!(deliberate_differences: mio, poll);
+server_tests!(deliberate_differences: mio, poll, uring);
 
 /// Garbage and truncated auth requests on many connections at once: every connection gets
 /// replies or is closed, the server stays up, and an authenticated connection is unaffected.
@@ -329,7 +329,7 @@ fn garbage_is_harmless(kind: Kind) {
     assert!(!log.contains("s3cret") && !log.contains("b0b"), "{log}");
 }
 
-server_tests!(garbage_is_harmless: mio, poll);
+server_tests!(garbage_is_harmless: mio, poll, uring);
 
 /// Runs keel with `args`; it must exit 1 with one line on stderr. Returns that line.
 fn startup_error(args: &[&str]) -> String {

@@ -427,4 +427,4 @@ fn text_differential(kind: Kind) {
     );
 }
 
-server_tests!(text_differential: mio, poll);
+server_tests!(text_differential: mio, poll, uring);

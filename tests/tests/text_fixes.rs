@@ -99,7 +99,7 @@ fn numeric_fields(kind: Kind) {
     );
 }
 
-server_tests!(numeric_fields: mio, poll);
+server_tests!(numeric_fields: mio, poll, uring);
 
 /// A value of `len` bytes reading as the number 1.
 fn one_padded(len: usize) -> Vec<u8> {
@@ -141,7 +141,7 @@ fn chunked_counters(kind: Kind) {
     }
 }
 
-server_tests!(chunked_counters: mio, poll);
+server_tests!(chunked_counters: mio, poll, uring);
 
 fn meta_corrections(kind: Kind) {
     let oracle = Server::start(Kind::Memcached);
@@ -201,4 +201,4 @@ fn meta_corrections(kind: Kind) {
     assert_eq!(reply(&keel, plain_item), "STORED\r\nVA 1 kczc= b\r\n1\r\n");
 }
 
-server_tests!(meta_corrections: mio, poll);
+server_tests!(meta_corrections: mio, poll, uring);

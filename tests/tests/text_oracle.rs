@@ -341,7 +341,7 @@ fn text_oracle(kind: Kind) {
     );
 }
 
-server_tests!(text_oracle: mio, poll);
+server_tests!(text_oracle: mio, poll, uring);
 
 /// Steps keel once answered differently from memcached (base64-keyed items, lowercase meta modes,
 /// counting an invalid flush_all), against the live oracle.
@@ -374,4 +374,4 @@ fn former_differences(kind: Kind) {
     assert_eq!(mcc.stat("cmd_flush"), klc.stat("cmd_flush"), "cmd_flush");
 }
 
-server_tests!(former_differences: mio, poll);
+server_tests!(former_differences: mio, poll, uring);

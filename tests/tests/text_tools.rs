@@ -91,5 +91,5 @@ fn both_protocols(kind: Kind) {
     );
 }
 
-server_tests!(ascii_only: mio, poll);
-server_tests!(both_protocols: mio, poll);
+server_tests!(ascii_only: mio, poll, uring);
+server_tests!(both_protocols: mio, poll, uring);

@@ -50,7 +50,7 @@ fn memccapable(kind: Kind) {
     assert!(stdout.contains("All tests passed"), "{report}");
     assert_eq!(out.status.code(), Some(0), "{report}");
 }
-server_tests!(memccapable: mio, poll, memcached);
+server_tests!(memccapable: mio, poll, uring, memcached);
 
 // ---------------------------------------------------------------------------------------------
 // 2. libmemcached tools: the same script against memcached and keel.
@@ -319,4 +319,4 @@ fn libmemcached_tools(kind: Kind) {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
-server_tests!(libmemcached_tools: mio, poll);
+server_tests!(libmemcached_tools: mio, poll, uring);

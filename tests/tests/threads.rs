@@ -90,7 +90,7 @@ fn incr_one_key(kind: Kind) {
     assert_eq!(conn.stat("total_connections"), (CLIENTS + 2).to_string());
     assert_eq!(conn.stat("curr_connections"), "1");
 }
-server_tests!(incr_one_key: mio, poll);
+server_tests!(incr_one_key: mio, poll, uring);
 
 // ---------------------------------------------------------------------------------------------
 // CAS increments: 8 clients each add 1, 300 times, with gets/cas retry loops.
@@ -137,7 +137,7 @@ fn cas_increment_loops(kind: Kind) {
         (total_attempts - CLIENTS as u64 * PER_CLIENT).to_string()
     );
 }
-server_tests!(cas_increment_loops: mio, poll);
+server_tests!(cas_increment_loops: mio, poll, uring);
 
 // ---------------------------------------------------------------------------------------------
 // Linearizability: 16 clients, random set/get/delete/cas on 3 keys, checked per key.
@@ -344,4 +344,4 @@ fn linearizable_history(kind: Kind) {
         "the checker accepted an impossible read"
     );
 }
-server_tests!(linearizable_history: mio, poll);
+server_tests!(linearizable_history: mio, poll, uring);

@@ -349,4 +349,4 @@ fn twemproxy(kind: Kind) {
     drop(keels);
 }
 
-server_tests!(twemproxy: mio, poll);
+server_tests!(twemproxy: mio, poll, uring);

@@ -1,4 +1,4 @@
-//! `keel-compare`: keel (mio and poll drivers) against memcached `-t 1`, in one run.
+//! `keel-compare`: keel (mio, poll and uring drivers) against memcached `-t 1`, in one run.
 //!
 //! - `keel-compare run [--quick]`: the same closed-loop loads against each server in alternation
 //!   (A B C A B C ...), medians of >= 3 rounds, a Markdown table with ratios to memcached, the
@@ -99,12 +99,14 @@ struct InstrArgs {
     out: Option<PathBuf>,
 }
 
-const SERVERS: [&str; 3] = ["keel-mio", "keel-poll", "memcached"];
+const SERVERS: [&str; 4] = ["keel-mio", "keel-poll", "keel-uring", "memcached"];
+/// keel-uring's index in `SERVERS`.
+const URING: usize = 2;
 /// With `--threads` above 1, keel-mio on one worker runs alongside as the scaling reference.
 const KEEL_T1: &str = "keel-mio-t1";
-const COLORS: [&str; 4] = ["#d62728", "#ff7f0e", "#1f77b4", "#2ca02c"];
+const COLORS: [&str; 5] = ["#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd"];
 
-/// The servers a run compares, in column order (memcached third).
+/// The servers a run compares, in column order (memcached fourth).
 fn run_servers(threads: usize) -> Vec<&'static str> {
     let mut names = SERVERS.to_vec();
     if threads > 1 {
@@ -123,6 +125,7 @@ fn start(
     match name {
         "keel-mio" => servers::start_keel("mio", threads, conn_limit, mem_mb, valgrind),
         "keel-poll" => servers::start_keel("poll", threads, conn_limit, mem_mb, valgrind),
+        "keel-uring" => servers::start_keel("uring", threads, conn_limit, mem_mb, valgrind),
         KEEL_T1 => {
             servers::start_keel("mio", 1, conn_limit, mem_mb, valgrind).map(|s| s.renamed(KEEL_T1))
         }
@@ -351,7 +354,7 @@ fn cmd_run(a: RunArgs) -> Result<bool, String> {
     }
 
     // Table of medians.
-    let mc = 2usize;
+    let mc = 3usize;
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -452,7 +455,7 @@ fn cmd_run(a: RunArgs) -> Result<bool, String> {
         }
     }
     if med.contains_key(&(5000, 0)) && med.contains_key(&(50, 0)) {
-        for si in [0usize, 1] {
+        for si in [0usize, 1, URING] {
             let r = med[&(5000, si)].0 / med[&(50, si)].0;
             let pass = r >= 0.9;
             if si == 0 {
@@ -463,13 +466,33 @@ fn cmd_run(a: RunArgs) -> Result<bool, String> {
                 "- {} throughput at 5,000 conns / at 50 conns ≥ 0.90: {r:.2} — {}{}",
                 names[si],
                 if pass { "MET" } else { "MISSED" },
-                if si == 1 {
+                if si != 0 {
                     " (shown for comparison; the target is for mio)"
                 } else {
                     ""
                 }
             );
         }
+    }
+    // keel-uring against keel-mio (issue 15): requests per server-CPU-second, per point.
+    let _ = writeln!(
+        tg,
+        "\nkeel-uring vs keel-mio, requests per server-CPU-s (target ≥ 1.15× at depth 1; median ratio, paired in brackets):\n"
+    );
+    for &conns in &points {
+        let (u, m) = (med[&(conns, URING)], med[&(conns, 0)]);
+        let mut per_round: Vec<f64> = paired[&(conns, URING)]
+            .iter()
+            .zip(&paired[&(conns, 0)])
+            .map(|(x, y)| x.1 / y.1)
+            .collect();
+        let _ = writeln!(
+            tg,
+            "- {conns} conns: {:.2}× ({:.2}×); throughput {:.2}×",
+            u.2 / m.2,
+            median(&mut per_round),
+            u.0 / m.0
+        );
     }
     md.push_str(&tg);
     if failures > 0 {
@@ -646,7 +669,7 @@ fn cmd_mem(a: MemArgs) -> Result<bool, String> {
     }
     let mut ok = true;
     let _ = writeln!(md, "\nTargets:\n");
-    for k in ["keel-mio", "keel-poll"] {
+    for k in ["keel-mio", "keel-poll", "keel-uring"] {
         let pass = med[k] <= 256.0;
         ok &= pass;
         let _ = writeln!(

@@ -444,7 +444,10 @@ impl<S: Service> Server<S> {
         }
     }
 
-    /// The connection's unsent output (empty for unknown or closed ids).
+    /// The connection's unsent output (empty for unknown or closed ids). A borrowed view that
+    /// moves whenever the core handles the connection: a driver whose kernel holds bytes until a
+    /// completion (io_uring) copies them first, and reports them with `consume_outbound` when
+    /// the completion says they went; until then they still count as pending.
     #[inline]
     pub fn outbound(&self, id: ConnId) -> &[u8] {
         self.conns

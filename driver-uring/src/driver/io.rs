@@ -1,0 +1,346 @@
+//! Completions and the core's instructions: accepting, receiving from the buffer ring, sending
+//! from the slot's own buffer, cancelling a closing connection's operations, and settling each
+//! touched connection against the core's interest.
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpStream};
+
+use keel_core::{Output, Service};
+use keel_driver_common::{ACCEPT_BACKOFF_MS, out_of_descriptors};
+
+use super::{Accept, UringDriver};
+use crate::conn::Recv;
+use crate::sys::{self, Completion, NO_SLOT, Op, Ring, Token};
+
+type Result = std::io::Result<()>;
+
+/// The most bytes copied into one send: a socket takes about this much at a time, and what the
+/// core holds beyond it is copied when this part has gone.
+const SEND_CHUNK: usize = 256 << 10;
+
+impl<S: Service> UringDriver<S> {
+    pub(super) fn complete(&mut self, ring: &mut Ring, c: Completion) -> Result {
+        match c.token.op {
+            Op::Accept => self.on_accept(ring, c),
+            Op::Wake => {
+                self.woken = true;
+                Ok(())
+            }
+            Op::Recv => self.on_recv(ring, c),
+            Op::Send => self.on_send(ring, c),
+            Op::Cancel => {
+                if let Some(conn) = self.conns.get(c.token) {
+                    conn.cancels = conn.cancels.saturating_sub(1);
+                    self.touch(c.token.slot);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn on_accept(&mut self, ring: &mut Ring, c: Completion) -> Result {
+        if !c.more {
+            self.accept = Accept::Idle;
+        }
+        if c.result >= 0 {
+            let stream = sys::accepted(c.result);
+            if self.shutdown_deadline.is_some() {
+                return Ok(());
+            }
+            let peer = match stream.peer_addr() {
+                Ok(peer) => peer,
+                Err(err) => {
+                    tracing::debug!("dropping accepted socket: {err}");
+                    return Ok(());
+                }
+            };
+            let mine = match &mut self.spreader {
+                Some(spreader) => spreader.route(stream, peer),
+                None => Some(stream),
+            };
+            if let Some(stream) = mine {
+                self.register(stream, peer);
+            }
+            return Ok(());
+        }
+        let err = std::io::Error::from_raw_os_error(-c.result);
+        match err.raw_os_error() {
+            Some(libc::ECANCELED | libc::EINTR | libc::ECONNABORTED | libc::EAGAIN) => {}
+            // Out of descriptors, or a failure that re-arming at once would only repeat (and
+            // spin): accepting pauses, as on the readiness drivers.
+            _ => {
+                if out_of_descriptors(&err) {
+                    tracing::warn!("accept: {err}; no new connections for {ACCEPT_BACKOFF_MS} ms");
+                } else {
+                    tracing::warn!("accept: {err}");
+                }
+                self.accept_paused_until = Some(self.now.saturating_add_millis(ACCEPT_BACKOFF_MS));
+                self.server.pause_accepting(self.now);
+                if c.more {
+                    ring.cancel(Token::new(Op::Accept, NO_SLOT, 0))?;
+                    self.accept = Accept::Cancelling;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers the connections another worker handed over.
+    pub(super) fn take_inbox(&mut self) {
+        let Some(inbox) = &self.inbox else {
+            return;
+        };
+        inbox.take(&mut self.incoming);
+        let mut incoming = std::mem::take(&mut self.incoming);
+        for (stream, peer) in incoming.drain(..) {
+            if self.shutdown_deadline.is_none() {
+                self.register(stream, peer);
+            }
+        }
+        self.incoming = incoming;
+    }
+
+    /// Hands a new socket to the core; its receive is armed when the slot is settled. A socket
+    /// the core refuses is closed at once.
+    fn register(&mut self, stream: TcpStream, peer: SocketAddr) {
+        if let Err(err) = stream.set_nodelay(true) {
+            return tracing::debug!(%peer, "dropping accepted socket: {err}");
+        }
+        let id = match self.server.accept(self.now) {
+            Ok(id) => id,
+            Err(refusal) => return tracing::debug!(%peer, "refused: {refusal}"),
+        };
+        tracing::debug!(%peer, ?id, "accepted");
+        self.server.set_peer(id, peer);
+        let slot = self.conns.insert(id, stream);
+        self.touch(slot);
+    }
+
+    fn on_recv(&mut self, ring: &mut Ring, c: Completion) -> Result {
+        let Some(conn) = self.conns.get(c.token) else {
+            // Slots wait for their receive's last completion, so this is a cancelled leftover.
+            if let Some(bid) = c.buffer {
+                ring.recycle(bid);
+            }
+            return Ok(());
+        };
+        if !c.more {
+            conn.recv = Recv::Idle;
+        }
+        let (id, closing) = (conn.id, conn.closing);
+        self.touch(c.token.slot);
+        if closing {
+            if let Some(bid) = c.buffer {
+                ring.recycle(bid);
+            }
+            return Ok(());
+        }
+        match c.result {
+            n if n > 0 => {
+                let Some(bid) = c.buffer else {
+                    self.server.handle_io_error(id, self.now);
+                    return Ok(());
+                };
+                self.server
+                    .handle_input(id, self.now, ring.received(bid, n as usize));
+                ring.recycle(bid);
+            }
+            0 => {
+                if let Some(bid) = c.buffer {
+                    ring.recycle(bid);
+                }
+                self.server.handle_eof(id, self.now);
+            }
+            err => match -err {
+                libc::ENOBUFS => {
+                    if let Some(conn) = self.conns.get(c.token) {
+                        if !conn.starved {
+                            conn.starved = true;
+                            if self.starved.is_empty() {
+                                tracing::debug!("receive buffers ran out; receives wait for them");
+                            }
+                            self.starved.push_back((c.token.slot, c.token.generation));
+                        }
+                    }
+                }
+                libc::EINVAL if self.multishot => {
+                    tracing::info!(
+                        "multishot receive unsupported (Linux 6.0+): one per completion"
+                    );
+                    self.multishot = false;
+                }
+                libc::ECANCELED | libc::EINTR | libc::EAGAIN => {}
+                errno => {
+                    let err = std::io::Error::from_raw_os_error(errno);
+                    tracing::debug!(?id, "receive: {err}");
+                    self.server.handle_io_error(id, self.now);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn on_send(&mut self, ring: &mut Ring, c: Completion) -> Result {
+        let Some(conn) = self.conns.get(c.token) else {
+            return Ok(());
+        };
+        let (id, closing, fd) = (conn.id, conn.closing, conn.fd());
+        self.touch(c.token.slot);
+        if closing {
+            ring.discard_send(c.token.slot);
+            return Ok(());
+        }
+        match c.result {
+            n if n > 0 => {
+                self.server.consume_outbound(id, n as usize, self.now);
+                // The rest of a short send goes on at once, from the same buffer.
+                ring.send_rest(c.token, fd)?;
+            }
+            err if -err == libc::EINTR || -err == libc::EAGAIN => ring.send_rest(c.token, fd)?,
+            err => {
+                let err = if err == 0 {
+                    ErrorKind::WriteZero.into()
+                } else {
+                    std::io::Error::from_raw_os_error(-err)
+                };
+                tracing::debug!(?id, "send: {err}");
+                ring.discard_send(c.token.slot);
+                self.server.handle_io_error(id, self.now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the slot on this turn's list to settle.
+    #[inline]
+    pub(super) fn touch(&mut self, slot: u32) {
+        if let Some(conn) = self.conns.slot(slot) {
+            if !conn.touched {
+                conn.touched = true;
+                self.touched.push(slot);
+            }
+        }
+    }
+
+    /// Carries out every queued instruction of the core. A `Transmit` only touches the slot
+    /// (settling starts the send); a `Close` cancels what the kernel still holds for the socket.
+    pub(super) fn drain_outputs(&mut self, ring: &mut Ring) -> Result {
+        while let Some(output) = self.server.poll_output() {
+            match output {
+                Output::Transmit(id) => {
+                    if let Some(slot) = self.conns.slot_of(id) {
+                        self.touch(slot);
+                    }
+                }
+                Output::Close(id, reason) => {
+                    tracing::debug!(?id, ?reason, "closed");
+                    if self.accept_paused_until.take().is_some() {
+                        self.server.resume_accepting(self.now);
+                    }
+                    let Some(slot) = self.conns.close(id) else {
+                        continue;
+                    };
+                    let sending = ring.sending(slot);
+                    if let Some(conn) = self.conns.slot(slot) {
+                        if conn.recv != Recv::Idle || sending {
+                            ring.cancel_fd(conn.token(Op::Cancel, slot), conn.fd())?;
+                            conn.cancels += 1;
+                            if conn.recv == Recv::Armed {
+                                conn.recv = Recv::Cancelling;
+                            }
+                        }
+                    }
+                    self.touch(slot);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles every slot touched this turn: a closing one is freed once nothing is in flight;
+    /// an open one starts a send for new output and arms or cancels its receive as the core's
+    /// read interest says.
+    pub(super) fn settle_touched(&mut self, ring: &mut Ring) -> Result {
+        let mut touched = std::mem::take(&mut self.touched);
+        for slot in touched.drain(..) {
+            self.settle(ring, slot)?;
+        }
+        self.touched = touched;
+        Ok(())
+    }
+
+    fn settle(&mut self, ring: &mut Ring, slot: u32) -> Result {
+        let sending = ring.sending(slot);
+        let Some(conn) = self.conns.slot(slot) else {
+            return Ok(());
+        };
+        conn.touched = false;
+        if conn.closing {
+            if conn.recv == Recv::Idle && !sending && conn.cancels == 0 {
+                ring.discard_send(slot);
+                // Dropping the stream closes the socket: nothing of it is in flight any more.
+                self.conns.remove(slot);
+            }
+            return Ok(());
+        }
+        let (id, fd) = (conn.id, conn.fd());
+        if !sending && ring.unsent(slot) == 0 {
+            let out = self.server.outbound(id);
+            if !out.is_empty() {
+                let chunk = &out[..out.len().min(SEND_CHUNK)];
+                ring.send(conn.token(Op::Send, slot), fd, chunk)?;
+            }
+        }
+        let want = self.server.interest(id);
+        match conn.recv {
+            Recv::Idle if want.read && !conn.starved => {
+                ring.recv(conn.token(Op::Recv, slot), fd, self.multishot)?;
+                conn.recv = Recv::Armed;
+            }
+            Recv::Armed if !want.read => {
+                ring.cancel(conn.token(Op::Recv, slot))?;
+                conn.cancels += 1;
+                conn.recv = Recv::Cancelling;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Re-arms what waits for the end of the turn: the accept (after a pause, unless shutting
+    /// down: then the listener closes once its accept is over) and receives that ran out of
+    /// buffers, as many as there are buffers.
+    pub(super) fn rearm(&mut self, ring: &mut Ring) -> Result {
+        if self.accept_paused_until.is_some_and(|t| self.now >= t) {
+            self.accept_paused_until = None;
+            self.server.resume_accepting(self.now);
+        }
+        if let Some(listener) = &self.listener {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(listener);
+            match self.accept {
+                _ if self.shutdown_deadline.is_none() => {
+                    if self.accept == Accept::Idle && self.accept_paused_until.is_none() {
+                        ring.accept(fd)?;
+                        self.accept = Accept::Armed;
+                    }
+                }
+                Accept::Armed => {
+                    ring.cancel(Token::new(Op::Accept, NO_SLOT, 0))?;
+                    self.accept = Accept::Cancelling;
+                }
+                Accept::Cancelling => {}
+                Accept::Idle => self.listener = None,
+            }
+        }
+        for _ in 0..self.buffers.count {
+            let Some((slot, generation)) = self.starved.pop_front() else {
+                break;
+            };
+            if let Some(conn) = self.conns.get(Token::new(Op::Recv, slot, generation)) {
+                conn.starved = false;
+                self.touch(slot);
+            }
+        }
+        self.settle_touched(ring)
+    }
+}
