@@ -452,3 +452,102 @@ fn shutdown_flushes_pending_output_then_closes() {
     assert_eq!(parse_all(&h.take_output(a)).len(), 1);
     assert_eq!(h.server.stats().curr_connections, 0);
 }
+
+/// Several workers (each its own `Server`) over one `SharedCache` and one `WorkerGroup`, driven
+/// turn by turn on one fake clock: `-c` holds across them, idle connections close on every
+/// worker, `stats` on any worker sums all of them, and a value written through one worker reads
+/// back through every other.
+#[test]
+fn several_workers_share_the_limit_the_stats_and_the_data() {
+    use keel_core::{Server, SharedCache, WorkerGroup};
+
+    const WORKERS: usize = 3;
+    const LIMIT: usize = 40;
+    let config = sim_config(LIMIT, Some(IDLE), 1 << 20);
+    let cache = SharedCache::new(CacheConfig::default(), 8);
+    let group = WorkerGroup::new(WORKERS);
+    let mut now = Timestamp::from_millis(T0_SECS * 1000);
+    let mut servers: Vec<Server<SharedCache>> = (0..WORKERS)
+        .map(|w| Server::in_group(config.clone(), cache.clone(), now, group.clone(), w))
+        .collect();
+    let mut rng = Rng::new(0x7711_5eed);
+    // Open connections: (worker, id).
+    let mut open: Vec<(usize, ConnId)> = Vec::new();
+    let (mut accepted, mut rejected, mut next_worker) = (0u64, 0u64, 0usize);
+    // Runs every worker's outputs: written at once; closes leave `open`.
+    let drain = |servers: &mut Vec<Server<SharedCache>>, open: &mut Vec<(usize, ConnId)>, now| {
+        for (w, server) in servers.iter_mut().enumerate() {
+            while let Some(output) = server.poll_output() {
+                match output {
+                    Output::Transmit(id) => {
+                        let n = server.outbound(id).len();
+                        server.consume_outbound(id, n, now);
+                    }
+                    Output::Close(id, _) => open.retain(|&c| c != (w, id)),
+                }
+            }
+        }
+    };
+    for step in 0..3_000u32 {
+        match rng.below(10) {
+            // Connections arrive round robin, as the listening worker spreads them.
+            0..=2 => {
+                let w = next_worker;
+                next_worker = (next_worker + 1) % WORKERS;
+                match servers[w].accept(now) {
+                    Ok(id) => {
+                        accepted += 1;
+                        open.push((w, id));
+                    }
+                    Err(e) => {
+                        assert_eq!(e, AcceptError::AtCapacity(LIMIT));
+                        assert_eq!(open.len(), LIMIT, "refused below the limit");
+                        rejected += 1;
+                    }
+                }
+            }
+            // A write through one worker, read back through another.
+            3..=7 if open.len() >= 2 => {
+                let (wa, a) = open[rng.below(open.len() as u64) as usize];
+                let (wb, b) = open[rng.below(open.len() as u64) as usize];
+                let key = format!("k{}", rng.below(50));
+                let value = format!("v{step}");
+                let set = format!("set {key} 0 0 {}\r\n{value}\r\n", value.len());
+                servers[wa].handle_input(a, now, set.as_bytes());
+                assert_eq!(servers[wa].outbound(a), b"STORED\r\n");
+                drain(&mut servers, &mut open, now);
+                servers[wb].handle_input(b, now, format!("get {key}\r\n").as_bytes());
+                let want = format!("VALUE {key} 0 {}\r\n{value}\r\nEND\r\n", value.len());
+                assert_eq!(servers[wb].outbound(b), want.as_bytes(), "step {step}");
+            }
+            // Time passes: idle connections close on whichever worker holds them.
+            8 => {
+                now = now.saturating_add_millis(rng.below(4_000));
+                for server in servers.iter_mut() {
+                    server.handle_timeout(now);
+                }
+            }
+            _ => {}
+        }
+        drain(&mut servers, &mut open, now);
+        let totals = group.totals();
+        assert_eq!(totals.curr_connections, open.len() as u64, "step {step}");
+        assert_eq!(totals.total_connections, accepted);
+        assert_eq!(totals.rejected_connections, rejected);
+        let held: usize = servers.iter().map(|s| s.connection_count()).sum();
+        assert_eq!(held, open.len());
+        assert!(open.len() <= LIMIT);
+    }
+    assert!(
+        rejected > 0 && accepted > LIMIT as u64,
+        "the limit was reached and freed"
+    );
+    // Any worker's `stats` is the sum of all of them.
+    let (w, id) = open[0];
+    servers[w].handle_input(id, now, b"stats\r\n");
+    let text = String::from_utf8(servers[w].outbound(id).to_vec()).unwrap();
+    assert!(text.contains(&format!("STAT curr_connections {}\r\n", open.len())));
+    assert!(text.contains(&format!("STAT total_connections {accepted}\r\n")));
+    assert!(text.contains("STAT threads 3\r\n"));
+    cache.check_invariants();
+}
