@@ -52,6 +52,10 @@ pub struct Config {
     pub listen: String,
     /// The listen backlog (memcached `-b`), reported as `tcp_backlog`.
     pub listen_backlog: i32,
+    /// The Unix domain socket listened on (memcached `-s`), reported as `domain_socket`.
+    pub domain_socket: Option<String>,
+    /// The Unix socket's permission bits (memcached `-a`, default 0o700), reported as `umask`.
+    pub unix_mask: u32,
     /// Text-protocol authentication (memcached `-Y`): every text connection must first send
     /// `set <any> <flags> <exptime> <bytes>` with `user password` as its data. It makes every
     /// connection text, whatever `protocol` says. `None` leaves connections authenticated.
@@ -75,6 +79,8 @@ impl Default for Config {
             tcp_port: 11211,
             listen: "127.0.0.1".to_owned(),
             listen_backlog: 1024,
+            domain_socket: None,
+            unix_mask: 0o700,
             text_auth: None,
         }
     }

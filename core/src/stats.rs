@@ -86,7 +86,11 @@ impl ServerStats {
         sink.stat("udpport", &0);
         sink.stat("inter", &config.listen);
         sink.stat("verbosity", &config.verbosity);
-        sink.stat("domain_socket", &"NULL");
+        sink.stat(
+            "domain_socket",
+            &config.domain_socket.as_deref().unwrap_or("NULL"),
+        );
+        sink.stat("umask", &format_args!("{:o}", config.unix_mask));
         sink.stat("shutdown_command", &yes_no(config.shutdown_enabled));
         sink.stat("num_threads", &threads);
         // 0: an embedder's server that never yields.
@@ -263,6 +267,7 @@ mod tests {
                 "verbosity 0",
                 "evictions on",
                 "domain_socket NULL",
+                "umask 700",
                 "shutdown_command no",
                 "num_threads 1",
                 "reqs_per_event 20",

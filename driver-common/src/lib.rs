@@ -3,19 +3,25 @@
 //! - `DriverOptions` and `Clock`: how a driver waits, lingers on shutdown and reads the time;
 //! - `handoff`: spreading accepted connections over several worker loops (`-t N`): the loop that
 //!   owns the listener routes each new socket round robin, and a worker's `Inbox` receives it;
-//! - `accept`: which `accept()` failures mean "out of descriptors" and how long to back off.
+//! - `accept`: which `accept()` failures mean "out of descriptors" and how long to back off;
+//! - `listener` and `stream`: TCP and Unix domain listeners (memcached's `-l`, `-s`, `-a`) and
+//!   the sockets they accept, each listener with the transport its connections speak.
 //!
 //! Dependency direction: drivers -> keel-driver-common -> keel-core.
 
 mod accept;
 mod handoff;
+mod listener;
+mod stream;
 
 use std::time::Duration;
 
 use keel_core::Timestamp;
 
 pub use accept::{ACCEPT_BACKOFF_MS, out_of_descriptors};
-pub use handoff::{Inbox, Spreader};
+pub use handoff::{Accepted, Inbox, Spreader};
+pub use listener::{Endpoint, ListenSpec, Listener, Security};
+pub use stream::Stream;
 
 /// A source of the time handed to the core (milliseconds since the Unix epoch, never running
 /// backwards); read once per loop turn.

@@ -1,18 +1,18 @@
 //! The driver's socket table: one slot per core connection slot, indexed by `ConnId::index()` and
 //! guarded by the full id, so a stale id never reaches a socket that now belongs to someone else.
 
-use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 
 use keel_core::ConnId;
+use keel_driver_common::Stream;
 
 #[derive(Debug, Default)]
 pub(crate) struct Sockets {
-    slots: Vec<Option<(ConnId, TcpStream)>>,
+    slots: Vec<Option<(ConnId, Stream)>>,
 }
 
 impl Sockets {
-    pub(crate) fn insert(&mut self, id: ConnId, stream: TcpStream) {
+    pub(crate) fn insert(&mut self, id: ConnId, stream: Stream) {
         let index = id.index();
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, || None);
@@ -20,7 +20,7 @@ impl Sockets {
         self.slots[index] = Some((id, stream));
     }
 
-    pub(crate) fn get(&self, id: ConnId) -> Option<&TcpStream> {
+    pub(crate) fn get(&self, id: ConnId) -> Option<&Stream> {
         match self.slots.get(id.index()) {
             Some(Some((owner, stream))) if *owner == id => Some(stream),
             _ => None,
@@ -28,7 +28,7 @@ impl Sockets {
     }
 
     /// Takes the socket out; dropping it closes it.
-    pub(crate) fn remove(&mut self, id: ConnId) -> Option<TcpStream> {
+    pub(crate) fn remove(&mut self, id: ConnId) -> Option<Stream> {
         let slot = self.slots.get_mut(id.index())?;
         if slot.as_ref().is_some_and(|(owner, _)| *owner == id) {
             slot.take().map(|(_, stream)| stream)

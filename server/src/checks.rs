@@ -1,6 +1,6 @@
 //! The startup checks memcached makes once every flag is read, with its messages, and keel's own
-//! refusals: features it parses but does not serve yet, and a second listen address. Also the
-//! one list of memcached flags keel accepts with no meaning, for the startup log.
+//! refusals: features it parses but does not serve yet. Also the one list of memcached flags keel
+//! accepts with no meaning, for the startup log.
 
 use crate::cli::Options;
 use crate::error::Error;
@@ -30,24 +30,15 @@ impl Options {
         Ok(self.no_meaning())
     }
 
-    /// The one address to listen on (keel's drivers have one listener).
-    pub(crate) fn listen_specs(&self) -> Result<ListenSpec, Error> {
-        let mut specs = listen::parse(&self.listen, self.port).map_err(Error::Listen)?;
-        if specs.len() > 1 {
-            let all: Vec<String> = specs.iter().map(ToString::to_string).collect();
-            return Err(Error::OneListener(all.join(", ")));
-        }
-        // `parse` returns at least one address or an error.
-        specs
-            .pop()
-            .ok_or(Error::Listen("-l names no address".to_owned()))
+    /// The `-l` addresses, in order (at least one).
+    pub(crate) fn listen_specs(&self) -> Result<Vec<ListenSpec>, Error> {
+        listen::parse(&self.listen, self.port).map_err(Error::Listen)
     }
 
     /// Flags that name a feature other work will bring: parsed now, refused until then.
     fn unsupported(&self) -> Result<(), Error> {
         let tls_option = self.extended().any(|e| matches!(e, Extended::Tls(_)));
         let refused = [
-            (self.unix_socket.is_some(), "-s (UNIX socket)"),
             (self.enable_ssl, "-Z (TLS)"),
             (tls_option, "-o ssl_* (TLS)"),
             (self.memory_file.is_some(), "-e (restartable memory file)"),
@@ -72,10 +63,6 @@ impl Options {
             }
         };
         let show = |v: &Option<String>| v.clone().unwrap_or_default();
-        flag(
-            self.unix_mask.is_some(),
-            format!("-a {}", show(&self.unix_mask)),
-        );
         let factor = self.slab_growth_factor.map(|f| f.to_string());
         flag(factor.is_some(), format!("-f {}", show(&factor)));
         let min = self.slab_min_size.map(|n| n.to_string());
@@ -126,21 +113,16 @@ mod tests {
     }
 
     #[test]
-    fn udp_unsupported_features_and_second_listeners_are_refused() {
+    fn udp_and_unsupported_features_are_refused() {
         assert!(check(&["-U", "0"]).is_ok());
         let udp = check(&["-U", "11211"]).unwrap_err();
         assert!(udp.contains("UDP") && udp.contains("11211"), "{udp}");
-        for args in [
-            &["-s", "/tmp/m.sock"][..],
-            &["-Z"],
-            &["-o", "ssl_key=k.pem"],
-            &["-e", "/dev/shm/m"],
-        ] {
+        for args in [&["-Z"][..], &["-o", "ssl_key=k.pem"], &["-e", "/dev/shm/m"]] {
             let e = check(args).unwrap_err();
             assert!(e.contains("not supported yet"), "{args:?}: {e}");
         }
-        let two = check(&["-l", "127.0.0.1,127.0.0.2"]).unwrap_err();
-        assert!(two.contains("127.0.0.1:11211, 127.0.0.2:11211"), "{two}");
+        assert!(check(&["-l", "127.0.0.1,127.0.0.2"]).is_ok());
+        assert!(check(&["-s", "/tmp/m.sock", "-a", "0755"]).is_ok());
         assert!(check(&["-l", "127.0.0.1", "-l", "127.0.0.1"]).is_ok());
         assert!(check(&["-N", "5", "-t", "4"]).is_err());
     }

@@ -28,12 +28,12 @@ pub struct Options {
     /// UDP port: 0 (off) only, keel serves TCP
     #[arg(short = 'U', long, default_value_t = 0, value_parser = flag_values::port)]
     pub udp_port: u16,
-    /// UNIX socket to listen on (not supported yet: refused at startup)
+    /// UNIX socket to listen on instead of TCP (a stale socket file is replaced)
     #[arg(short = 's', long, value_name = "FILE")]
     pub unix_socket: Option<PathBuf>,
-    /// Access mask for the UNIX socket, in octal (accepted; keel has no UNIX socket)
-    #[arg(short = 'a', long, value_name = "MASK")]
-    pub unix_mask: Option<String>,
+    /// Permission bits for the UNIX socket, in octal
+    #[arg(short = 'a', long, value_name = "MASK", default_value = "0700", value_parser = flag_values::unix_mask)]
+    pub unix_mask: u32,
     /// Enable the text "shutdown" command
     #[arg(short = 'A', long)]
     pub enable_shutdown: bool,

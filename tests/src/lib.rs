@@ -7,11 +7,14 @@
 //! - [`raw`]: raw sockets with bounded reads (what arrived and how the connection ended), the
 //!   server's RSS from `/proc`, and a small PRNG;
 //! - [`text`]: a text-protocol connection with bounded reads, a bounded tool runner, free ports;
-//! - [`text_oracle`]: running a text stream on keel and memcached and normalising the replies.
+//! - [`text_oracle`]: running a text stream on keel and memcached and normalising the replies;
+//! - [`spawned`]: keel with a command line of the test's own (Unix sockets, several listeners,
+//!   TLS), every endpoint of its ready line.
 
 pub mod client;
 pub mod raw;
 pub mod server;
+pub mod spawned;
 pub mod text;
 pub mod text_oracle;
 

@@ -428,6 +428,7 @@ fn settings_names_match_memcached(kind: Kind) {
         "verbosity",
         "evictions",
         "domain_socket",
+        "umask",
         "shutdown_command",
         "num_threads",
         "reqs_per_event",

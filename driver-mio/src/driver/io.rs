@@ -4,12 +4,12 @@
 use std::io::{ErrorKind, Read, Write};
 
 use keel_core::{ConnId, Output, Service};
-use keel_driver_common::{ACCEPT_BACKOFF_MS, out_of_descriptors};
-use mio::net::TcpStream;
+use keel_driver_common::{ACCEPT_BACKOFF_MS, Accepted, Security, out_of_descriptors};
 use mio::{Interest, Poll, Token};
 
 use super::MioDriver;
 use crate::conn::Conn;
+use crate::stream::MioStream;
 
 /// Accepts per turn at most; a listener still ready after that is served next turn.
 const ACCEPT_BATCH: usize = 256;
@@ -18,28 +18,46 @@ const READ_CALLS: usize = 16;
 const READ_BYTES: usize = 256 << 10;
 
 impl<S: Service> MioDriver<S> {
+    /// Accepts from every listener with an edge, each until `WouldBlock` or its batch is used.
     pub(super) fn accept_batch(&mut self, poll: &mut Poll) {
-        let mut accepted = 0;
-        while let Some(listener) = &self.listener {
-            if accepted == ACCEPT_BATCH {
-                return;
+        self.listener_ready = false;
+        for index in 0..self.listeners.len() {
+            if self.listeners[index].ready {
+                self.accept_from(index, poll);
             }
-            accepted += 1;
-            let err = match listener.accept() {
-                Ok((stream, peer)) => {
-                    let mine = match &mut self.spreader {
-                        Some(spreader) => spreader.route(stream, peer),
-                        None => Some(stream),
+            // Still ready after a full batch, or paused: try again next turn.
+            self.listener_ready |= self.listeners.get(index).is_some_and(|l| l.ready);
+        }
+    }
+
+    fn accept_from(&mut self, index: usize, poll: &mut Poll) {
+        for _ in 0..ACCEPT_BATCH {
+            let Some(slot) = self.listeners.get_mut(index) else {
+                return;
+            };
+            let err = match slot.listener.accept() {
+                Ok(stream) => {
+                    let security = slot.security;
+                    let stream = match &mut self.spreader {
+                        Some(spreader) => {
+                            let accepted = Accepted {
+                                stream: stream.into_common(),
+                                security,
+                            };
+                            match spreader.route(accepted) {
+                                Some(mine) => MioStream::from_common(mine.stream),
+                                None => continue,
+                            }
+                        }
+                        None => stream,
                     };
-                    if let Some(stream) = mine {
-                        self.register(stream, peer, poll);
-                    }
+                    self.register(stream, security, poll);
                     continue;
                 }
                 Err(err) => err,
             };
             match err.kind() {
-                ErrorKind::WouldBlock => self.listener_ready = false,
+                ErrorKind::WouldBlock => slot.ready = false,
                 ErrorKind::Interrupted | ErrorKind::ConnectionAborted => continue,
                 _ if out_of_descriptors(&err) => {
                     tracing::warn!("accept: {err}; no new connections for {ACCEPT_BACKOFF_MS} ms");
@@ -59,35 +77,35 @@ impl<S: Service> MioDriver<S> {
         };
         inbox.take(&mut self.incoming);
         let mut incoming = std::mem::take(&mut self.incoming);
-        for (stream, peer) in incoming.drain(..) {
-            match stream.set_nonblocking(true) {
-                Ok(()) => self.register(TcpStream::from_std(stream), peer, poll),
-                Err(err) => tracing::debug!(%peer, "dropping handed-over socket: {err}"),
-            }
+        for accepted in incoming.drain(..) {
+            // The listening worker's sockets are nonblocking already (accept4).
+            let stream = MioStream::from_common(accepted.stream);
+            self.register(stream, accepted.security, poll);
         }
         self.incoming = incoming;
     }
 
     /// Hands a new socket to the core and the poll; a socket the core refuses is closed at once.
-    fn register(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr, poll: &mut Poll) {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, "dropping accepted socket: {err}");
+    fn register(&mut self, mut stream: MioStream, security: Security, poll: &mut Poll) {
+        if let Err(err) = stream.prepare() {
+            tracing::debug!(peer = stream.peer(), "dropping accepted socket: {err}");
             return;
         }
+        let _ = security;
         let id = match self.server.accept(self.now) {
             Ok(id) => id,
-            Err(refusal) => return tracing::debug!(%peer, "refused: {refusal}"),
+            Err(refusal) => return tracing::debug!(peer = stream.peer(), "refused: {refusal}"),
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(err) = poll
             .registry()
             .register(&mut stream, Token(id.index()), interest)
         {
-            tracing::warn!(%peer, "register: {err}");
+            tracing::warn!(peer = stream.peer(), "register: {err}");
             self.server.handle_io_error(id, self.now);
             return self.drain_outputs(poll);
         }
-        tracing::debug!(%peer, ?id, "accepted");
+        tracing::debug!(peer = stream.peer(), ?id, "accepted");
         // Registration reports whatever readiness the socket already has.
         self.conns.put(Conn {
             id,

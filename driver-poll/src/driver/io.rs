@@ -2,10 +2,9 @@
 //! carrying out the core's `Transmit` and `Close` instructions.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 
 use keel_core::{ConnId, Output, Service};
-use keel_driver_common::{ACCEPT_BACKOFF_MS, out_of_descriptors};
+use keel_driver_common::{ACCEPT_BACKOFF_MS, Accepted, out_of_descriptors};
 
 use super::PollDriver;
 
@@ -15,19 +14,24 @@ const ACCEPT_BATCH: usize = 256;
 const READS_PER_TURN: usize = 4;
 
 impl<S: Service> PollDriver<S> {
-    pub(super) fn accept_batch(&mut self) {
+    /// Accepts from listener `index` until it has no more (or the batch is used up).
+    pub(super) fn accept_batch(&mut self, index: usize) {
         for _ in 0..ACCEPT_BATCH {
-            let Some(listener) = &self.listener else {
+            let Some((listener, security)) = self.listeners.get(index) else {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => {
-                    let mine = match &mut self.spreader {
-                        Some(spreader) => spreader.route(stream, peer),
-                        None => Some(stream),
+                Ok(stream) => {
+                    let accepted = Accepted {
+                        stream,
+                        security: *security,
                     };
-                    if let Some(stream) = mine {
-                        self.admit(stream, peer);
+                    let mine = match &mut self.spreader {
+                        Some(spreader) => spreader.route(accepted),
+                        None => Some(accepted),
+                    };
+                    if let Some(accepted) = mine {
+                        self.admit(accepted);
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -57,27 +61,25 @@ impl<S: Service> PollDriver<S> {
         };
         inbox.take(&mut self.incoming);
         let mut incoming = std::mem::take(&mut self.incoming);
-        for (stream, peer) in incoming.drain(..) {
-            self.admit(stream, peer);
+        for accepted in incoming.drain(..) {
+            self.admit(accepted);
         }
         self.incoming = incoming;
     }
 
     /// Registers an accepted socket with the core, or closes it at once when the core refuses.
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
-        if let Err(e) = stream
-            .set_nonblocking(true)
-            .and_then(|()| stream.set_nodelay(true))
-        {
-            tracing::debug!(%peer, "dropping accepted socket: {e}");
+    fn admit(&mut self, accepted: Accepted) {
+        let Accepted { stream, .. } = accepted;
+        if let Err(e) = stream.prepare() {
+            tracing::debug!(peer = stream.peer(), "dropping accepted socket: {e}");
             return;
         }
         match self.server.accept(self.now) {
             Ok(id) => {
-                tracing::debug!(%peer, ?id, "accepted");
+                tracing::debug!(peer = stream.peer(), ?id, "accepted");
                 self.sockets.insert(id, stream);
             }
-            Err(e) => tracing::debug!(%peer, "refused: {e}"),
+            Err(e) => tracing::debug!(peer = stream.peer(), "refused: {e}"),
         }
     }
 
