@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::auth::Credentials;
 use crate::text_auth::SharedCredentials;
+use crate::tls::TlsHook;
 
 /// Which protocols a connection may speak (memcached `-B`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,6 +61,9 @@ pub struct Config {
     /// `set <any> <flags> <exptime> <bytes>` with `user password` as its data. It makes every
     /// connection text, whatever `protocol` says. `None` leaves connections authenticated.
     pub text_auth: Option<SharedCredentials>,
+    /// The TLS layer in front of the core (memcached `-Z`): its `stats` lines and
+    /// `refresh_certs`. `None`: TLS is off.
+    pub tls: Option<TlsHook>,
 }
 
 impl Default for Config {
@@ -82,6 +86,7 @@ impl Default for Config {
             domain_socket: None,
             unix_mask: 0o700,
             text_auth: None,
+            tls: None,
         }
     }
 }

@@ -72,6 +72,9 @@ impl ServerStats {
         sink.stat("bytes_written", &self.bytes_written);
         sink.stat("auth_cmds", &self.auth_cmds);
         sink.stat("auth_errors", &self.auth_errors);
+        if let Some(tls) = &config.tls {
+            tls.0.write_stats(now, sink);
+        }
         sink.stat("threads", &threads);
         sink.stat("conn_yields", &self.conn_yields);
     }
@@ -115,6 +118,10 @@ impl ServerStats {
             "read_timeout",
             &config.read_timeout.map_or(0, |t| t.as_secs()),
         );
+        match &config.tls {
+            Some(tls) => tls.0.write_settings(sink),
+            None => crate::tls::write_disabled_settings(sink),
+        }
     }
 }
 
@@ -279,6 +286,17 @@ mod tests {
                 "item_size_max 1048576",
                 "flush_enabled yes",
                 "idle_timeout 300",
+                "ssl_enabled no",
+                "ssl_chain_cert (null)",
+                "ssl_key (null)",
+                "ssl_verify_mode 0",
+                "ssl_keyformat 1",
+                "ssl_ciphers NULL",
+                "ssl_ca_cert NULL",
+                "ssl_wbuf_size 16384",
+                "ssl_session_cache no",
+                "ssl_kernel_tls no",
+                "ssl_min_version tlsv1.2",
                 "read_timeout 30",
             ]
         );

@@ -2,6 +2,7 @@
 //! indexed by `ConnId::index()` (the mio `Token`) and checked against the full id.
 
 use keel_core::ConnId;
+use keel_driver_common::TlsConn;
 
 use crate::stream::MioStream;
 
@@ -9,6 +10,8 @@ use crate::stream::MioStream;
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
     pub(crate) stream: MioStream,
+    /// The TLS session of a connection on a TLS listener; `None` for plaintext.
+    pub(crate) tls: Option<Box<TlsConn>>,
     /// Readable since the last `WouldBlock` (or EOF): true while unread bytes may remain, even
     /// when the core paused reading for backpressure, so resuming needs no new edge.
     pub(crate) readable: bool,

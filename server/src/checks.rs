@@ -27,6 +27,10 @@ impl Options {
         }
         self.unsupported()?;
         self.listen_specs()?;
+        let tls = self.tls_settings()?;
+        if self.enable_ssl {
+            tls.validate().map_err(Error::TlsOption)?;
+        }
         Ok(self.no_meaning())
     }
 
@@ -37,12 +41,7 @@ impl Options {
 
     /// Flags that name a feature other work will bring: parsed now, refused until then.
     fn unsupported(&self) -> Result<(), Error> {
-        let tls_option = self.extended().any(|e| matches!(e, Extended::Tls(_)));
-        let refused = [
-            (self.enable_ssl, "-Z (TLS)"),
-            (tls_option, "-o ssl_* (TLS)"),
-            (self.memory_file.is_some(), "-e (restartable memory file)"),
-        ];
+        let refused = [(self.memory_file.is_some(), "-e (restartable memory file)")];
         match refused.iter().find(|(given, _)| *given) {
             Some((_, what)) => Err(Error::NotSupported(what)),
             None => Ok(()),

@@ -50,6 +50,10 @@ pub enum Error {
     NotSupported(&'static str),
     #[error("{0}")]
     Listen(String),
+    #[error("{0}")]
+    TlsOption(#[source] keel_transport::SettingsError),
+    #[error("TLS: {0}")]
+    Tls(#[source] keel_transport::CertError),
     #[error("-l mtls:{0} needs -Z (TLS)")]
     MutualTlsWithoutTls(String),
     #[error("failed to daemonize: {0}")]

@@ -25,6 +25,7 @@ mod program;
 mod runner;
 mod settings;
 mod signals;
+mod tls;
 mod worker;
 
 pub use cli::{DriverKind, Options, ProtocolKind};

@@ -111,6 +111,13 @@ fn serve<S: Service + Send + 'static>(
     ready: impl FnOnce(&Bound, ShutdownHandle),
 ) -> Result<(), Error> {
     let clock = WallClock::start();
+    // Held until the server stops: SIGHUP reloads the certificates while it runs.
+    let (tls, _reload_certs) = match crate::tls::load(options, listeners, clock)? {
+        Some((context, reload)) => (Some(context), Some(reload)),
+        None => (None, None),
+    };
+    let mut config = config;
+    config.tls = tls.as_ref().map(crate::tls::hook);
     let group = WorkerGroup::new(services.len());
     let mut workers: Vec<Worker<S>> = services
         .into_iter()
@@ -122,6 +129,7 @@ fn serve<S: Service + Send + 'static>(
                 shutdown_grace: SHUTDOWN_GRACE,
                 clock: Box::new(move || -> Timestamp { clock.now() }),
                 backlog: options.listen_backlog,
+                tls: tls.clone(),
             };
             Worker::new(options.driver, server, driver_options)
         })

@@ -85,6 +85,9 @@ pub(crate) struct Connection {
     pub(crate) transmit_queued: bool,
     /// It used up its requests per event: complete requests wait in `input` for its next turn.
     pub(crate) yielded: bool,
+    /// The driver's transport holds bytes not yet given to the core (a TLS handshake under
+    /// way): the read timeout runs as for a partial request.
+    pub(crate) transport_partial: bool,
 }
 
 impl Connection {
@@ -103,6 +106,7 @@ impl Connection {
             authenticated,
             transmit_queued: false,
             yielded: false,
+            transport_partial: false,
         }
     }
 
@@ -136,6 +140,9 @@ impl Connection {
 
     /// Whether part of a request is waiting for more bytes (held-back complete requests are not).
     fn mid_request(&self, output_limit: usize) -> bool {
+        if self.transport_partial {
+            return true;
+        }
         match self.phase {
             Phase::Payload(..) | Phase::Discard(_) => true,
             Phase::Header => {

@@ -4,7 +4,7 @@
 use std::io::{ErrorKind, Read, Write};
 
 use keel_core::{ConnId, Output, Service};
-use keel_driver_common::{ACCEPT_BACKOFF_MS, Accepted, Security, out_of_descriptors};
+use keel_driver_common::{ACCEPT_BACKOFF_MS, Accepted, Security, TlsConn, out_of_descriptors};
 use mio::{Interest, Poll, Token};
 
 use super::MioDriver;
@@ -91,10 +91,23 @@ impl<S: Service> MioDriver<S> {
             tracing::debug!(peer = stream.peer(), "dropping accepted socket: {err}");
             return;
         }
-        let _ = security;
         let id = match self.server.accept(self.now) {
             Ok(id) => id,
             Err(refusal) => return tracing::debug!(peer = stream.peer(), "refused: {refusal}"),
+        };
+        let tls = match (security, &self.options.tls) {
+            (Security::Plain, _) => None,
+            (_, Some(context)) => {
+                match TlsConn::start(context, security, &mut self.server, id, self.now) {
+                    Some(tls) => Some(Box::new(tls)),
+                    None => return self.drain_outputs(poll),
+                }
+            }
+            (_, None) => {
+                tracing::warn!(?id, "a TLS listener without TLS settings");
+                self.server.handle_io_error(id, self.now);
+                return self.drain_outputs(poll);
+            }
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(err) = poll
@@ -110,6 +123,7 @@ impl<S: Service> MioDriver<S> {
         self.conns.put(Conn {
             id,
             stream,
+            tls,
             readable: false,
             read_closed: false,
             writable: false,
@@ -143,7 +157,17 @@ impl<S: Service> MioDriver<S> {
                         conn.readable = false;
                     }
                     bytes += n;
-                    self.server.handle_input(id, self.now, &self.buf[..n]);
+                    match &mut conn.tls {
+                        None => self.server.handle_input(id, self.now, &self.buf[..n]),
+                        Some(tls) => tls.receive(
+                            &mut self.server,
+                            id,
+                            self.now,
+                            &self.buf[..n],
+                            &mut self.plain,
+                            &mut conn.stream,
+                        ),
+                    }
                 }
                 Err(err) if err.kind() == ErrorKind::WouldBlock => conn.readable = false,
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
@@ -170,6 +194,11 @@ impl<S: Service> MioDriver<S> {
     fn write_out(&mut self, id: ConnId) -> bool {
         let mut wrote = false;
         while let Some(conn) = self.conns.get(id).filter(|c| c.writable) {
+            if let Some(tls) = &mut conn.tls {
+                let done = tls.transmit(&mut self.server, id, self.now, &mut conn.stream);
+                conn.writable &= !done.blocked;
+                return done.wrote;
+            }
             let pending = self.server.outbound(id);
             if pending.is_empty() {
                 return wrote;
@@ -203,7 +232,8 @@ impl<S: Service> MioDriver<S> {
     pub(super) fn requeue(&mut self, id: ConnId) {
         let want = self.server.interest(id);
         if let Some(conn) = self.conns.get(id) {
-            if !conn.queued && ((want.read && conn.readable) || (want.write && conn.writable)) {
+            let write = want.write || conn.tls.as_ref().is_some_and(|t| t.wants_write());
+            if !conn.queued && ((want.read && conn.readable) || (write && conn.writable)) {
                 conn.queued = true;
                 self.ready.push(id);
             }
@@ -224,6 +254,9 @@ impl<S: Service> MioDriver<S> {
                 Output::Close(id, reason) => {
                     if let Some(mut conn) = self.conns.take(id) {
                         tracing::debug!(?id, ?reason, "closed");
+                        if let Some(tls) = &mut conn.tls {
+                            tls.close(&mut conn.stream);
+                        }
                         let _ = poll.registry().deregister(&mut conn.stream);
                     }
                     self.accept_paused_until = None;

@@ -50,6 +50,8 @@ pub struct MioDriver<S> {
     /// The previous turn's ready list, kept for its allocation.
     serving: Vec<ConnId>,
     buf: Box<[u8]>,
+    /// TLS connections' plaintext, on its way from `buf` to the core.
+    plain: Vec<u8>,
     now: Timestamp,
     /// No accept until then, after running out of descriptors.
     accept_paused_until: Option<Timestamp>,
@@ -86,6 +88,7 @@ impl<S: Service> MioDriver<S> {
             ready: Vec::new(),
             serving: Vec::new(),
             buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            plain: Vec::new(),
             now: Timestamp::ZERO,
             accept_paused_until: None,
             shutdown_deadline: None,

@@ -43,6 +43,8 @@ pub struct PollDriver<S> {
     /// The connection behind each pollfd after the fixed entries.
     polled: Vec<ConnId>,
     buf: Box<[u8]>,
+    /// TLS connections' plaintext, on its way from `buf` to the core.
+    plain: Vec<u8>,
     /// The clock's reading for this turn.
     now: Timestamp,
     /// Accepting pauses until then after the process ran out of descriptors.
@@ -69,6 +71,7 @@ impl<S: Service> PollDriver<S> {
             fds: Vec::new(),
             polled: Vec::new(),
             buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            plain: Vec::new(),
             now: Timestamp::ZERO,
             accept_paused_until: None,
             shutdown_deadline: None,
@@ -202,10 +205,10 @@ impl<S: Service> PollDriver<S> {
         } else {
             0
         };
-        for (id, fd) in self.sockets.fds() {
+        for (id, fd, tls_write) in self.sockets.fds() {
             let interest = self.server.interest(id);
-            let events =
-                if interest.read { POLLIN } else { 0 } | if interest.write { POLLOUT } else { 0 };
+            let write = interest.write || tls_write;
+            let events = if interest.read { POLLIN } else { 0 } | if write { POLLOUT } else { 0 };
             if events != 0 {
                 self.fds.push(pollfd(fd, events));
                 self.polled.push(id);

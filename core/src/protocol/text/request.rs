@@ -81,6 +81,9 @@ pub enum TextRequest<'a> {
         noreply: bool,
     },
     Version,
+    /// memcached's `refresh_certs`: reload the TLS certificate and key (answered even with
+    /// `noreply`, as memcached does).
+    RefreshCerts,
     Quit,
     Stats {
         tokens: Tokens<'a>,
@@ -230,6 +233,7 @@ pub fn parse_line(line: &[u8]) -> TextRequest<'_> {
             None => reply_noreply(BAD_FORMAT, noreply),
         },
         b"version" => TextRequest::Version,
+        b"refresh_certs" => TextRequest::RefreshCerts,
         b"quit" => TextRequest::Quit,
         b"stats" => TextRequest::Stats { tokens: t },
         _ if t.as_slice().last().is_some_and(|l| l.starts_with(b"HTTP/")) => TextRequest::Close,
