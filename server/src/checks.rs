@@ -116,10 +116,15 @@ mod tests {
         assert!(check(&["-U", "0"]).is_ok());
         let udp = check(&["-U", "11211"]).unwrap_err();
         assert!(udp.contains("UDP") && udp.contains("11211"), "{udp}");
-        for args in [&["-Z"][..], &["-o", "ssl_key=k.pem"], &["-e", "/dev/shm/m"]] {
-            let e = check(args).unwrap_err();
-            assert!(e.contains("not supported yet"), "{args:?}: {e}");
-        }
+        let e = check(&["-e", "/dev/shm/m"]).unwrap_err();
+        assert!(e.contains("not supported yet"), "{e}");
+        assert_eq!(
+            check(&["-Z"]).unwrap_err(),
+            "TLS needs a certificate and a key: -o ssl_chain_cert=PATH,ssl_key=PATH"
+        );
+        assert!(check(&["-Z", "-o", "ssl_chain_cert=c.pem,ssl_key=k.pem"]).is_ok());
+        assert!(check(&["-o", "ssl_verify_mode=7"]).is_err());
+        assert!(check(&["-l", "mtls:127.0.0.1"]).is_ok());
         assert!(check(&["-l", "127.0.0.1,127.0.0.2"]).is_ok());
         assert!(check(&["-s", "/tmp/m.sock", "-a", "0755"]).is_ok());
         assert!(check(&["-l", "127.0.0.1", "-l", "127.0.0.1"]).is_ok());

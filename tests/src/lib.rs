@@ -9,7 +9,8 @@
 //! - [`text`]: a text-protocol connection with bounded reads, a bounded tool runner, free ports;
 //! - [`text_oracle`]: running a text stream on keel and memcached and normalising the replies;
 //! - [`spawned`]: keel with a command line of the test's own (Unix sockets, several listeners,
-//!   TLS), every endpoint of its ready line.
+//!   TLS), every endpoint of its ready line;
+//! - [`tls`]: certificates made at test time with `openssl`, and a blocking rustls client.
 
 pub mod client;
 pub mod raw;
@@ -17,6 +18,7 @@ pub mod server;
 pub mod spawned;
 pub mod text;
 pub mod text_oracle;
+pub mod tls;
 
 pub use client::{Client, End, Packet, Request, op, status};
 pub use server::{Kind, Options, Server};
