@@ -103,7 +103,7 @@ fn clients_over_tls_beside_plaintext(driver: &str) {
          from pymemcache.client.base import Client\n\
          ctx = ssl.create_default_context(cafile={ca:?})\n\
          c = Client(('127.0.0.1', {tls}), tls_context=ctx)\n\
-         c.set('big', b'v' * 300000)\n\
+         c.set('big', b'v' * 300000, noreply=False)\n\
          b = bmemcached.Client(['127.0.0.1:{tls}'], tls_context=ctx)\n\
          b.set('bin', 'binary over tls')\n\
          p = Client(('127.0.0.1', {plain}))\n\
