@@ -63,7 +63,11 @@ if ! command -v ss >/dev/null; then
     log "installing iproute2 (ss reads the listen backlog in tests/tests/cli.rs)"
     apt_install iproute2
 fi
-for tool in ss memcached memccapable memccp memccat memcexist memctouch memcrm memcstat memcflush; do
+if ! command -v openssl >/dev/null; then
+    log "installing openssl (tests/tests/tls.rs makes its certificates with it)"
+    apt_install openssl
+fi
+for tool in ss openssl memcached memccapable memccp memccat memcexist memctouch memcrm memcstat memcflush; do
     command -v "$tool" >/dev/null || { echo "missing $tool after installation" >&2; exit 1; }
 done
 command -v nutcracker >/dev/null || [ -x /usr/sbin/nutcracker ] || { echo "missing nutcracker after installation" >&2; exit 1; }

@@ -7,3 +7,4 @@ pub mod procfs;
 pub mod proto;
 pub mod servers;
 pub mod svg;
+pub mod tls;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::auth::Credentials;
 use crate::text_auth::SharedCredentials;
+use crate::tls::TlsHook;
 
 /// Which protocols a connection may speak (memcached `-B`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,6 +72,10 @@ pub struct Config {
     pub listen: String,
     /// The listen backlog (memcached `-b`), reported as `tcp_backlog`.
     pub listen_backlog: i32,
+    /// The Unix domain socket listened on (memcached `-s`), reported as `domain_socket`.
+    pub domain_socket: Option<String>,
+    /// The Unix socket's permission bits (memcached `-a`, default 0o700), reported as `umask`.
+    pub unix_mask: u32,
     /// Text-protocol authentication (memcached `-Y`): every text connection must first send
     /// `set <any> <flags> <exptime> <bytes>` with `user password` as its data. It makes every
     /// connection text, whatever `protocol` says. `None` leaves connections authenticated.
@@ -79,6 +84,9 @@ pub struct Config {
     pub process_usage: Option<ProcessUsage>,
     /// `stats cachedump` and `lru_crawler metadump` are allowed (memcached's `-X` turns them off).
     pub dump_enabled: bool,
+    /// The TLS layer in front of the core (memcached `-Z`): its `stats` lines and
+    /// `refresh_certs`. `None`: TLS is off.
+    pub tls: Option<TlsHook>,
 }
 
 impl Default for Config {
@@ -98,9 +106,12 @@ impl Default for Config {
             tcp_port: 11211,
             listen: "127.0.0.1".to_owned(),
             listen_backlog: 1024,
+            domain_socket: None,
+            unix_mask: 0o700,
             text_auth: None,
             process_usage: None,
             dump_enabled: true,
+            tls: None,
         }
     }
 }

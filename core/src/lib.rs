@@ -160,6 +160,7 @@ pub mod store;
 mod sync;
 pub mod text_auth;
 mod time;
+mod tls;
 
 pub use auth::Credentials;
 pub use cache::{Cache, CacheConfig, SharedCache};
@@ -173,3 +174,4 @@ pub use service::{ItemView, KeyEntry, Outcome, Service, StatGroup, StatSink};
 pub use stats::ServerStats;
 pub use text_auth::SharedCredentials;
 pub use time::{Timestamp, earliest};
+pub use tls::{TlsControl, TlsHook};

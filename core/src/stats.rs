@@ -134,6 +134,9 @@ impl ServerStats {
             "time_in_listen_disabled_us",
             &self.time_in_listen_disabled_us,
         );
+        if let Some(tls) = &config.tls {
+            tls.0.write_stats(cx.now, sink);
+        }
         sink.stat("threads", &cx.threads);
         sink.stat("conn_yields", &self.conn_yields);
         // Rust aborts on allocation failure instead of reporting it, so none is ever counted.
@@ -150,7 +153,11 @@ impl ServerStats {
         sink.stat("udpport", &0);
         sink.stat("inter", &config.listen);
         sink.stat("verbosity", &config.verbosity);
-        sink.stat("domain_socket", &"NULL");
+        sink.stat(
+            "domain_socket",
+            &config.domain_socket.as_deref().unwrap_or("NULL"),
+        );
+        sink.stat("umask", &format_args!("{:o}", config.unix_mask));
         sink.stat("shutdown_command", &yes_no(config.shutdown_enabled));
         sink.stat("num_threads", &threads);
         // 0: an embedder's server that never yields.
@@ -176,6 +183,10 @@ impl ServerStats {
             "read_timeout",
             &config.read_timeout.map_or(0, |t| t.as_secs()),
         );
+        match &config.tls {
+            Some(tls) => tls.0.write_settings(sink),
+            None => crate::tls::write_disabled_settings(sink),
+        }
     }
 }
 
@@ -218,6 +229,7 @@ mod tests {
                 "verbosity 0",
                 "evictions on",
                 "domain_socket NULL",
+                "umask 700",
                 "shutdown_command no",
                 "num_threads 1",
                 "reqs_per_event 20",
@@ -230,6 +242,17 @@ mod tests {
                 "flush_enabled yes",
                 "dump_enabled yes",
                 "idle_timeout 300",
+                "ssl_enabled no",
+                "ssl_chain_cert (null)",
+                "ssl_key (null)",
+                "ssl_verify_mode 0",
+                "ssl_keyformat 1",
+                "ssl_ciphers NULL",
+                "ssl_ca_cert NULL",
+                "ssl_wbuf_size 16384",
+                "ssl_session_cache no",
+                "ssl_kernel_tls no",
+                "ssl_min_version tlsv1.2",
                 "read_timeout 30",
             ]
         );

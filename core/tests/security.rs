@@ -383,6 +383,27 @@ fn tick(h: &mut Harness, ms: u64) {
     h.drain();
 }
 
+/// A driver's transport holding bytes the core has not seen (a TLS handshake under way) runs the
+/// read timeout from when it says so; once it lets go, only the idle timeout is left.
+#[test]
+fn a_held_transport_is_closed_after_the_read_timeout() {
+    let mut h = read_timeout_harness(1, Some(30));
+    let stalled = h.accept();
+    let done = h.accept();
+    h.server.hold_partial(stalled, h.now, true);
+    h.server.hold_partial(done, h.now, true);
+    tick(&mut h, 500);
+    h.server.hold_partial(done, h.now, false);
+    tick(&mut h, 999);
+    assert_eq!(h.close_reason(stalled), None);
+    tick(&mut h, 1000);
+    assert_eq!(h.close_reason(stalled), Some(CloseReason::ReadTimeout));
+    tick(&mut h, 29_999);
+    assert_eq!(h.close_reason(done), None);
+    tick(&mut h, 30_000);
+    assert_eq!(h.close_reason(done), Some(CloseReason::IdleTimeout));
+}
+
 #[test]
 fn half_a_header_is_closed_after_the_read_timeout() {
     let mut h = read_timeout_harness(1, Some(30));

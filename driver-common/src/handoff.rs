@@ -6,9 +6,19 @@
 //! that worker's `Inbox`, which wakes the worker's loop; the worker registers it as if it had
 //! accepted it, and the connection stays on that worker for life.
 
-use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::listener::Security;
+use crate::stream::Stream;
+
+/// A connection accepted by the listening worker: its socket (TCP or Unix, nonblocking) and what
+/// its listener's connections speak.
+#[derive(Debug)]
+pub struct Accepted {
+    pub stream: Stream,
+    pub security: Security,
+}
 
 /// Wakes a worker's loop from another thread.
 pub type Wake = Box<dyn Fn() + Send + Sync>;
@@ -16,7 +26,7 @@ pub type Wake = Box<dyn Fn() + Send + Sync>;
 /// New connections waiting for one worker.
 #[derive(Default)]
 pub struct Inbox {
-    queue: Mutex<Vec<(TcpStream, SocketAddr)>>,
+    queue: Mutex<Vec<Accepted>>,
     /// Something was pushed since the last `take`: lets the worker skip the lock on other wake-ups.
     pending: AtomicBool,
     /// Installed by the worker's driver when it binds.
@@ -42,11 +52,11 @@ impl Inbox {
     }
 
     /// Queues a connection for the worker and wakes it.
-    pub fn push(&self, stream: TcpStream, peer: SocketAddr) {
+    pub fn push(&self, accepted: Accepted) {
         self.queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push((stream, peer));
+            .push(accepted);
         self.pending.store(true, Ordering::Release);
         if let Some(wake) = self.wake.get() {
             wake();
@@ -54,7 +64,7 @@ impl Inbox {
     }
 
     /// Moves every queued connection into `into` (cheap when none is queued).
-    pub fn take(&self, into: &mut Vec<(TcpStream, SocketAddr)>) {
+    pub fn take(&self, into: &mut Vec<Accepted>) {
         if !self.pending.swap(false, Ordering::Acquire) {
             return;
         }
@@ -85,13 +95,13 @@ impl Spreader {
 
     /// The connection back when it is the listening worker's own turn; otherwise it has gone to
     /// another worker's inbox.
-    pub fn route<T: Into<TcpStream>>(&mut self, stream: T, peer: SocketAddr) -> Option<T> {
+    pub fn route(&mut self, accepted: Accepted) -> Option<Accepted> {
         let target = self.next;
         self.next = (self.next + 1) % self.inboxes.len();
         if target == self.own {
-            return Some(stream);
+            return Some(accepted);
         }
-        self.inboxes[target].push(stream.into(), peer);
+        self.inboxes[target].push(accepted);
         None
     }
 }
@@ -99,15 +109,19 @@ impl Spreader {
 #[cfg(test)]
 mod tests {
     use std::net::TcpListener;
+    use std::net::TcpStream;
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
 
-    fn pair(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    fn accepted(listener: &TcpListener) -> Accepted {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, peer) = listener.accept().unwrap();
+        let (server, _) = listener.accept().unwrap();
         drop(client);
-        (server, peer)
+        Accepted {
+            stream: Stream::Tcp(server),
+            security: Security::Plain,
+        }
     }
 
     #[test]
@@ -124,8 +138,7 @@ mod tests {
         let mut spreader = Spreader::new(inboxes.clone(), 1);
         let mut kept = 0;
         for _ in 0..10 {
-            let (stream, peer) = pair(&listener);
-            if spreader.route(stream, peer).is_some() {
+            if spreader.route(accepted(&listener)).is_some() {
                 kept += 1;
             }
         }

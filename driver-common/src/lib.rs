@@ -3,19 +3,31 @@
 //! - `DriverOptions` and `Clock`: how a driver waits, lingers on shutdown and reads the time;
 //! - `handoff`: spreading accepted connections over several worker loops (`-t N`): the loop that
 //!   owns the listener routes each new socket round robin, and a worker's `Inbox` receives it;
-//! - `accept`: which `accept()` failures mean "out of descriptors" and how long to back off.
+//! - `accept`: which `accept()` failures mean "out of descriptors" and how long to back off;
+//! - `listener` and `stream`: TCP and Unix domain listeners (memcached's `-l`, `-s`, `-a`) and
+//!   the sockets they accept, each listener with the transport its connections speak;
+//! - `tls`: the TLS adapter between a TLS connection's socket and the core (`TlsConn`), and the
+//!   server's certificates and TLS statistics (`TlsContext`).
 //!
 //! Dependency direction: drivers -> keel-driver-common -> keel-core.
 
 mod accept;
 mod handoff;
+mod listener;
+mod stream;
+mod tls;
 
 use std::time::Duration;
 
 use keel_core::Timestamp;
 
 pub use accept::{ACCEPT_BACKOFF_MS, out_of_descriptors};
-pub use handoff::{Inbox, Spreader};
+pub use handoff::{Accepted, Inbox, Spreader};
+pub use listener::{Endpoint, ListenSpec, Listener, Security};
+pub use stream::Stream;
+pub use tls::{TlsConn, TlsContext, Transmitted};
+
+use std::sync::Arc;
 
 /// A source of the time handed to the core (milliseconds since the Unix epoch, never running
 /// backwards); read once per loop turn.
@@ -31,6 +43,8 @@ pub struct DriverOptions {
     pub clock: Clock,
     /// The listen backlog (memcached's `-b`, default 1024); the kernel caps it at somaxconn.
     pub backlog: i32,
+    /// The server's TLS (`-Z`), shared by every worker; `None` when no listener is TLS.
+    pub tls: Option<Arc<TlsContext>>,
     /// Called once when a client's `shutdown` command (`-A`) stops this loop, so that the other
     /// workers of the server stop too.
     pub on_shutdown_command: Option<Box<dyn Fn() + Send>>,

@@ -2,12 +2,16 @@
 //! indexed by `ConnId::index()` (the mio `Token`) and checked against the full id.
 
 use keel_core::ConnId;
-use mio::net::TcpStream;
+use keel_driver_common::TlsConn;
+
+use crate::stream::MioStream;
 
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: MioStream,
+    /// The TLS session of a connection on a TLS listener; `None` for plaintext.
+    pub(crate) tls: Option<Box<TlsConn>>,
     /// Readable since the last `WouldBlock` (or EOF): true while unread bytes may remain, even
     /// when the core paused reading for backpressure, so resuming needs no new edge.
     pub(crate) readable: bool,

@@ -185,6 +185,7 @@ fn check_line(line: &[u8]) {
             assert_eq!(noreply, last == b"noreply", "noreply");
         }
         TextRequest::Version => assert_eq!(cmd, b"version"),
+        TextRequest::RefreshCerts => assert_eq!(cmd, b"refresh_certs"),
         TextRequest::Quit => assert_eq!(cmd, b"quit"),
         TextRequest::Stats { tokens } => assert_eq!(tokens.at(0), b"stats"),
         TextRequest::Meta {

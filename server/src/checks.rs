@@ -1,6 +1,6 @@
 //! The startup checks memcached makes once every flag is read, with its messages, and keel's own
-//! refusals: features it parses but does not serve yet, and a second listen address. Also the
-//! one list of memcached flags keel accepts with no meaning, for the startup log.
+//! refusals: features it parses but does not serve yet. Also the one list of memcached flags keel
+//! accepts with no meaning, for the startup log.
 
 use crate::cli::Options;
 use crate::error::Error;
@@ -27,31 +27,21 @@ impl Options {
         }
         self.unsupported()?;
         self.listen_specs()?;
+        let tls = self.tls_settings()?;
+        if self.enable_ssl {
+            tls.validate().map_err(Error::TlsOption)?;
+        }
         Ok(self.no_meaning())
     }
 
-    /// The one address to listen on (keel's drivers have one listener).
-    pub(crate) fn listen_specs(&self) -> Result<ListenSpec, Error> {
-        let mut specs = listen::parse(&self.listen, self.port).map_err(Error::Listen)?;
-        if specs.len() > 1 {
-            let all: Vec<String> = specs.iter().map(ToString::to_string).collect();
-            return Err(Error::OneListener(all.join(", ")));
-        }
-        // `parse` returns at least one address or an error.
-        specs
-            .pop()
-            .ok_or(Error::Listen("-l names no address".to_owned()))
+    /// The `-l` addresses, in order (at least one).
+    pub(crate) fn listen_specs(&self) -> Result<Vec<ListenSpec>, Error> {
+        listen::parse(&self.listen, self.port).map_err(Error::Listen)
     }
 
     /// Flags that name a feature other work will bring: parsed now, refused until then.
     fn unsupported(&self) -> Result<(), Error> {
-        let tls_option = self.extended().any(|e| matches!(e, Extended::Tls(_)));
-        let refused = [
-            (self.unix_socket.is_some(), "-s (UNIX socket)"),
-            (self.enable_ssl, "-Z (TLS)"),
-            (tls_option, "-o ssl_* (TLS)"),
-            (self.memory_file.is_some(), "-e (restartable memory file)"),
-        ];
+        let refused = [(self.memory_file.is_some(), "-e (restartable memory file)")];
         match refused.iter().find(|(given, _)| *given) {
             Some((_, what)) => Err(Error::NotSupported(what)),
             None => Ok(()),
@@ -72,10 +62,6 @@ impl Options {
             }
         };
         let show = |v: &Option<String>| v.clone().unwrap_or_default();
-        flag(
-            self.unix_mask.is_some(),
-            format!("-a {}", show(&self.unix_mask)),
-        );
         let factor = self.slab_growth_factor.map(|f| f.to_string());
         flag(factor.is_some(), format!("-f {}", show(&factor)));
         let min = self.slab_min_size.map(|n| n.to_string());
@@ -126,21 +112,21 @@ mod tests {
     }
 
     #[test]
-    fn udp_unsupported_features_and_second_listeners_are_refused() {
+    fn udp_and_unsupported_features_are_refused() {
         assert!(check(&["-U", "0"]).is_ok());
         let udp = check(&["-U", "11211"]).unwrap_err();
         assert!(udp.contains("UDP") && udp.contains("11211"), "{udp}");
-        for args in [
-            &["-s", "/tmp/m.sock"][..],
-            &["-Z"],
-            &["-o", "ssl_key=k.pem"],
-            &["-e", "/dev/shm/m"],
-        ] {
-            let e = check(args).unwrap_err();
-            assert!(e.contains("not supported yet"), "{args:?}: {e}");
-        }
-        let two = check(&["-l", "127.0.0.1,127.0.0.2"]).unwrap_err();
-        assert!(two.contains("127.0.0.1:11211, 127.0.0.2:11211"), "{two}");
+        let e = check(&["-e", "/dev/shm/m"]).unwrap_err();
+        assert!(e.contains("not supported yet"), "{e}");
+        assert_eq!(
+            check(&["-Z"]).unwrap_err(),
+            "TLS needs a certificate and a key: -o ssl_chain_cert=PATH,ssl_key=PATH"
+        );
+        assert!(check(&["-Z", "-o", "ssl_chain_cert=c.pem,ssl_key=k.pem"]).is_ok());
+        assert!(check(&["-o", "ssl_verify_mode=7"]).is_err());
+        assert!(check(&["-l", "mtls:127.0.0.1"]).is_ok());
+        assert!(check(&["-l", "127.0.0.1,127.0.0.2"]).is_ok());
+        assert!(check(&["-s", "/tmp/m.sock", "-a", "0755"]).is_ok());
         assert!(check(&["-l", "127.0.0.1", "-l", "127.0.0.1"]).is_ok());
         assert!(check(&["-N", "5", "-t", "4"]).is_err());
     }

@@ -28,16 +28,17 @@ pub struct Options {
     /// UDP port: 0 (off) only, keel serves TCP
     #[arg(short = 'U', long, default_value_t = 0, value_parser = flag_values::port)]
     pub udp_port: u16,
-    /// UNIX socket to listen on (not supported yet: refused at startup)
+    /// UNIX socket to listen on instead of TCP (a stale socket file is replaced)
     #[arg(short = 's', long, value_name = "FILE")]
     pub unix_socket: Option<PathBuf>,
-    /// Access mask for the UNIX socket, in octal (accepted; keel has no UNIX socket)
-    #[arg(short = 'a', long, value_name = "MASK")]
-    pub unix_mask: Option<String>,
+    /// Permission bits for the UNIX socket, in octal
+    #[arg(short = 'a', long, value_name = "MASK", default_value = "0700", value_parser = flag_values::unix_mask)]
+    pub unix_mask: u32,
     /// Enable the text "shutdown" command
     #[arg(short = 'A', long)]
     pub enable_shutdown: bool,
-    /// Interfaces to listen on: a comma list of host, host:port, [v6] or [v6]:port
+    /// Interfaces to listen on: a comma list of host, host:port, [v6] or [v6]:port, each may be
+    /// prefixed notls: (plaintext with -Z) or mtls: (client certificate required)
     #[arg(short = 'l', long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub listen: Vec<String>,
     /// Run as a daemon: fork, detach from the terminal, log to stderr as given
@@ -122,7 +123,7 @@ pub struct Options {
     /// Restartable cache in a memory-mapped file (not supported yet: refused at startup)
     #[arg(short = 'e', long, value_name = "FILE")]
     pub memory_file: Option<PathBuf>,
-    /// Enable TLS (not supported yet: refused at startup)
+    /// Enable TLS on every TCP listener without a notls: prefix (-o ssl_chain_cert=,ssl_key=)
     #[arg(short = 'Z', long)]
     pub enable_ssl: bool,
     /// Extended options, comma separated: idle_timeout=SECS, modern, and memcached's others

@@ -1,7 +1,6 @@
 //! The errors that stop a server from starting or running.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use keel_core::auth::PwdbError;
@@ -11,8 +10,8 @@ use keel_core::auth::PwdbError;
 pub enum Error {
     #[error("cannot resolve listen address {host}: {source}")]
     Resolve { host: String, source: io::Error },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
+    #[error("cannot listen on {endpoint}: {source}")]
+    Bind { endpoint: String, source: io::Error },
     #[error("cannot seed the key hash from the OS: {0}")]
     Entropy(#[source] io::Error),
     #[error("event loop failed: {0}")]
@@ -53,8 +52,12 @@ pub enum Error {
     NotSupported(&'static str),
     #[error("{0}")]
     Listen(String),
-    #[error("keel listens on one address; -l names several: {0}")]
-    OneListener(String),
+    #[error("{0}")]
+    TlsOption(#[source] keel_transport::SettingsError),
+    #[error("TLS: {0}")]
+    Tls(#[source] keel_transport::CertError),
+    #[error("-l mtls:{0} needs -Z (TLS)")]
+    MutualTlsWithoutTls(String),
     #[error("failed to daemonize: {0}")]
     Daemonize(#[source] io::Error),
     #[error("-Y (text-protocol authentication) works with the text protocol only; drop -B binary")]

@@ -1,8 +1,8 @@
 //! memcached's `-o` extended options: a comma-separated list of `name` or `name=value`, the flag
 //! given any number of times. Options with a meaning for keel are applied; memcached's other
 //! options (slab, LRU, hash, logger and extstore tuning, which keel's store has no counterpart
-//! for) are accepted and named once in the startup log; TLS options are kept for a later TLS
-//! driver and refused at startup until then; anything else is memcached's one-line error.
+//! for) are accepted and named once in the startup log; TLS options are kept for `-Z` (parsed
+//! into keel-transport's settings by `tls`); anything else is memcached's one-line error.
 
 /// One `-o` item.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -90,6 +90,15 @@ pub(crate) fn backlog(text: &str) -> Result<i32, String> {
         .ok_or_else(|| format!("Invalid listen backlog {text}"))
 }
 
+/// memcached's `-a`: the Unix socket's permission bits in octal. memcached reads them with
+/// `strtol(.., 8)`, so `999` silently becomes 0; keel refuses what is not octal up to 0777.
+pub(crate) fn unix_mask(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim(), 8)
+        .ok()
+        .filter(|mask| *mask <= 0o777)
+        .ok_or_else(|| format!("-a {text}: the access mask must be octal, 0 to 0777"))
+}
+
 /// memcached's `-f`: a growth factor above 1 (accepted; keel's size classes are fixed).
 pub(crate) fn growth_factor(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -206,6 +215,10 @@ mod tests {
         );
         assert_eq!(chunk_size("48"), Ok(48));
         assert!(chunk_size("0").is_err());
+        assert_eq!(unix_mask("0700"), Ok(0o700));
+        assert_eq!(unix_mask("755"), Ok(0o755));
+        assert!(unix_mask("999").is_err());
+        assert!(unix_mask("1777").is_err());
         assert_eq!(napi_ids("2"), Ok(2));
         assert!(napi_ids("0").is_err());
     }

@@ -4,7 +4,7 @@
 //!
 //! - `main()` is the whole command line program (`src/main.rs` only calls it).
 //! - `run(&options, ready)` serves on the calling thread until shut down; `ready` gets the bound
-//!   address and a `ShutdownHandle` once the listener is open.
+//!   endpoints and a `ShutdownHandle` once the listeners are open.
 //! - `spawn(options)` runs a server on its own thread for in-process tests: it returns once the
 //!   listener is bound, with the address; `Running::stop` shuts it down gracefully and joins it.
 
@@ -25,6 +25,7 @@ mod program;
 mod runner;
 mod settings;
 mod signals;
+mod tls;
 mod usage;
 mod worker;
 
@@ -33,4 +34,4 @@ pub use clock::WallClock;
 pub use error::Error;
 pub use extended::Extended;
 pub use program::main;
-pub use runner::{Running, ShutdownHandle, run, spawn};
+pub use runner::{Bound, Running, ShutdownHandle, run, spawn};

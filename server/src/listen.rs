@@ -1,14 +1,29 @@
 //! memcached's `-l`: addresses separated by `,` or `;`, the flag given any number of times. Each
 //! is `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; the port defaults to `-p`.
-//! memcached's per-listener prefixes (`proto[...]:`, `tag[...]:`, `notls:`) are refused.
+//! An address may start with memcached's `notls:` (plaintext even with `-Z`) or keel's `mtls:`
+//! (TLS with a client certificate required; memcached 1.6.18 has no such prefix). memcached's
+//! other per-listener prefixes (`proto[...]:`, `tag[...]:`) are refused.
 
 use std::fmt;
 
-/// One listen address as written: a host (name or IP, brackets removed) and its port.
+/// One listen address as written: a host (name or IP, brackets removed), its port and prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ListenSpec {
     pub(crate) host: String,
     pub(crate) port: u16,
+    pub(crate) prefix: Prefix,
+}
+
+/// The TLS prefix of one `-l` address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Prefix {
+    /// None: TLS when `-Z` is given, plaintext otherwise.
+    #[default]
+    None,
+    /// `notls:`: plaintext whatever `-Z` says.
+    NoTls,
+    /// `mtls:`: TLS with a client certificate from `ssl_ca_cert` required (needs `-Z`).
+    MutualTls,
 }
 
 impl fmt::Display for ListenSpec {
@@ -41,7 +56,14 @@ pub(crate) fn parse(values: &[String], default_port: u16) -> Result<Vec<ListenSp
 }
 
 fn parse_one(item: &str, default_port: u16) -> Result<ListenSpec, String> {
-    if ["proto[", "tag[", "notls:"]
+    let (prefix, item) = if let Some(rest) = item.strip_prefix("notls:") {
+        (Prefix::NoTls, rest)
+    } else if let Some(rest) = item.strip_prefix("mtls:") {
+        (Prefix::MutualTls, rest)
+    } else {
+        (Prefix::None, item)
+    };
+    if ["proto[", "tag["]
         .iter()
         .any(|prefix| item.starts_with(prefix))
     {
@@ -68,6 +90,7 @@ fn parse_one(item: &str, default_port: u16) -> Result<ListenSpec, String> {
         return Ok(ListenSpec {
             host: host.to_owned(),
             port,
+            prefix,
         });
     }
     // One colon separates a port; more than one is a bare IPv6 address (memcached's rule).
@@ -75,10 +98,12 @@ fn parse_one(item: &str, default_port: u16) -> Result<ListenSpec, String> {
         Some((host, p)) if !p.contains(':') => Ok(ListenSpec {
             host: host.to_owned(),
             port: port(p)?,
+            prefix,
         }),
         _ => Ok(ListenSpec {
             host: item.to_owned(),
             port: default_port,
+            prefix,
         }),
     }
 }
@@ -91,7 +116,24 @@ mod tests {
         ListenSpec {
             host: host.to_owned(),
             port,
+            prefix: Prefix::None,
         }
+    }
+
+    #[test]
+    fn tls_prefixes() {
+        let values = ["notls:127.0.0.1:11212,mtls:[::1]:11213,127.0.0.1".to_owned()];
+        let got = parse(&values, 11211).unwrap();
+        let prefixes: Vec<(String, Prefix)> =
+            got.iter().map(|s| (s.to_string(), s.prefix)).collect();
+        assert_eq!(
+            prefixes,
+            [
+                ("127.0.0.1:11212".to_owned(), Prefix::NoTls),
+                ("[::1]:11213".to_owned(), Prefix::MutualTls),
+                ("127.0.0.1:11211".to_owned(), Prefix::None),
+            ]
+        );
     }
 
     #[test]
@@ -124,7 +166,7 @@ mod tests {
             "[::1]x",
             "proto[ascii]:127.0.0.1",
             "tag[a]:127.0.0.1",
-            "notls:127.0.0.1",
+            "notls:proto[ascii]:127.0.0.1",
             ",",
         ] {
             assert!(parse(&[bad.to_owned()], 1).is_err(), "{bad:?} accepted");

@@ -90,7 +90,7 @@ fn start(options: &mut Options) -> Result<(), Error> {
     if options.lock_memory {
         limits::lock_memory();
     }
-    let result = run(options, |addr, handle| {
+    let result = run(options, |bound, handle| {
         if let Err(e) = signals::install(handle) {
             tracing::warn!("cannot install signal handlers: {e}");
         }
@@ -100,7 +100,7 @@ fn start(options: &mut Options) -> Result<(), Error> {
         let mut stdout = io::stdout().lock();
         let _ = writeln!(
             stdout,
-            "keel listening on {addr} (driver {})",
+            "keel listening on {bound} (driver {})",
             options.driver
         );
         let _ = stdout.flush();

@@ -3,6 +3,7 @@
 //! worker spreading connections over all of them; `run` on the caller's thread, `spawn` on a
 //! thread of its own for in-process tests.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, mpsc};
 use std::thread::{self, JoinHandle};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use keel_core::{
     Cache, Config, Server, Service, SharedCache, SharedCredentials, Timestamp, WorkerGroup,
 };
-use keel_driver_common::{DriverOptions, Inbox, Spreader};
+use keel_driver_common::{DriverOptions, Endpoint, Inbox, ListenSpec, Spreader};
 
 use crate::auth_file::AuthFile;
 use crate::cli::Options;
@@ -39,20 +40,47 @@ impl ShutdownHandle {
     }
 }
 
+/// What a server listens on once bound: every endpoint (a TCP port 0 replaced by the port the
+/// kernel chose), in the order given. It prints as the endpoints joined by ", ".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bound(pub Vec<Endpoint>);
+
+impl Bound {
+    /// The first TCP address, if any (none with `-s`).
+    pub fn tcp(&self) -> Option<SocketAddr> {
+        self.0.iter().find_map(|e| match e {
+            Endpoint::Tcp(addr) => Some(*addr),
+            Endpoint::Unix { .. } => None,
+        })
+    }
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, endpoint) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            endpoint.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
 /// Serves on the calling thread (worker 0; the others get threads of their own) until a shutdown
-/// is triggered and every worker has finished. Once the listener is bound, `ready` is called with
-/// its address and a handle that stops the server.
-pub fn run(options: &Options, ready: impl FnOnce(SocketAddr, ShutdownHandle)) -> Result<(), Error> {
-    run_group(options, |addr, handle, _| ready(addr, handle))
+/// is triggered and every worker has finished. Once the listeners are bound, `ready` is called
+/// with what they are bound to and a handle that stops the server.
+pub fn run(options: &Options, ready: impl FnOnce(&Bound, ShutdownHandle)) -> Result<(), Error> {
+    run_group(options, |bound, handle, _| ready(bound, handle))
 }
 
 /// `run`, whose `ready` also gets the workers' group (their statistics).
 fn run_group(
     options: &Options,
-    ready: impl FnOnce(SocketAddr, ShutdownHandle, Arc<WorkerGroup>),
+    ready: impl FnOnce(&Bound, ShutdownHandle, Arc<WorkerGroup>),
 ) -> Result<(), Error> {
     options.check()?;
-    let addr = options.listen_addr()?;
+    let listeners = options.listeners()?;
     let mut config = options.core_config();
     config.sasl = options.sasl_credentials()?;
     let text_users = options.text_auth_credentials()?.map(SharedCredentials::new);
@@ -73,26 +101,33 @@ fn run_group(
     let threads = options.threads;
     if threads == 1 {
         // One loop alone: the plain cache, with no locking at all.
-        return serve(options, addr, config, vec![Cache::new(cache)], ready);
+        return serve(options, &listeners, config, vec![Cache::new(cache)], ready);
     }
     let shards = SharedCache::shards_for(threads, cache.memory_limit);
     let shared = SharedCache::new(cache, shards);
     tracing::debug!(threads, shards, "shared cache");
     let services = (0..threads).map(|_| shared.clone()).collect();
-    serve(options, addr, config, services, ready)
+    serve(options, &listeners, config, services, ready)
 }
 
-/// Runs one worker per service over one listener; returns once all have stopped, with the first
-/// error any of them met (which also stops the others).
+/// Runs one worker per service, the first owning every listener; returns once all have stopped,
+/// with the first error any of them met (which also stops the others).
 fn serve<S: Service + Send + 'static>(
     options: &Options,
-    addr: SocketAddr,
+    listeners: &[ListenSpec],
     config: Config,
     services: Vec<S>,
-    ready: impl FnOnce(SocketAddr, ShutdownHandle, Arc<WorkerGroup>),
+    ready: impl FnOnce(&Bound, ShutdownHandle, Arc<WorkerGroup>),
 ) -> Result<(), Error> {
     crate::worker::check_available(options.driver)?;
     let clock = WallClock::start();
+    // Held until the server stops: SIGHUP reloads the certificates while it runs.
+    let (tls, _reload_certs) = match crate::tls::load(options, listeners, clock)? {
+        Some((context, reload)) => (Some(context), Some(reload)),
+        None => (None, None),
+    };
+    let mut config = config;
+    config.tls = tls.as_ref().map(crate::tls::hook);
     let group = WorkerGroup::new(services.len());
     // Filled once every worker exists: a client's `shutdown` on one worker stops them all.
     let stop_all: Arc<OnceLock<ShutdownHandle>> = Arc::new(OnceLock::new());
@@ -114,6 +149,7 @@ fn serve<S: Service + Send + 'static>(
                         }
                     }
                 })),
+                tls: tls.clone(),
             };
             Worker::new(
                 options.driver,
@@ -123,9 +159,14 @@ fn serve<S: Service + Send + 'static>(
             )
         })
         .collect();
-    let bound = workers[0]
-        .bind(addr)
-        .map_err(|source| Error::Bind { addr, source })?;
+    let bound = Bound(
+        workers[0]
+            .bind(listeners)
+            .map_err(|(endpoint, source)| Error::Bind {
+                endpoint: endpoint.to_string(),
+                source,
+            })?,
+    );
     if workers.len() > 1 {
         let inboxes: Vec<Arc<Inbox>> = workers.iter().map(|_| Inbox::new()).collect();
         for (worker, inbox) in workers.iter_mut().zip(&inboxes).skip(1) {
@@ -164,7 +205,7 @@ fn serve<S: Service + Send + 'static>(
             }
         }
     }
-    ready(bound, handle.clone(), group);
+    ready(&bound, handle.clone(), group);
     let result = first.run().map_err(Error::Driver);
     if result.is_err() {
         handle.trigger();
@@ -191,7 +232,7 @@ fn join_all(threads: Vec<JoinHandle<std::io::Result<()>>>) -> Result<(), Error> 
 /// A server on its own thread, from `spawn`.
 #[derive(Debug)]
 pub struct Running {
-    addr: SocketAddr,
+    bound: Bound,
     handle: ShutdownHandle,
     group: Arc<WorkerGroup>,
     thread: JoinHandle<Result<(), Error>>,
@@ -203,14 +244,14 @@ pub fn spawn(options: Options) -> Result<Running, Error> {
     let thread = thread::Builder::new()
         .name("keel".to_owned())
         .spawn(move || {
-            run_group(&options, |addr, handle, group| {
-                drop(tx.send((addr, handle, group)))
+            run_group(&options, |bound, handle, group| {
+                drop(tx.send((bound.clone(), handle, group)))
             })
         })
         .map_err(Error::Thread)?;
     match rx.recv() {
-        Ok((addr, handle, group)) => Ok(Running {
-            addr,
+        Ok((bound, handle, group)) => Ok(Running {
+            bound,
             handle,
             group,
             thread,
@@ -224,8 +265,14 @@ pub fn spawn(options: Options) -> Result<Running, Error> {
 }
 
 impl Running {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    /// The first TCP address listened on (none with `-s`).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.bound.tcp()
+    }
+
+    /// Every endpoint listened on.
+    pub fn bound(&self) -> &Bound {
+        &self.bound
     }
 
     /// The connections each worker holds now.
@@ -263,7 +310,7 @@ mod tests {
                 ..Options::default()
             };
             let running = spawn(options).unwrap();
-            let mut client = TcpStream::connect(running.addr()).unwrap();
+            let mut client = TcpStream::connect(running.addr().unwrap()).unwrap();
             let mut noop = [0u8; 24];
             noop[0] = 0x80;
             noop[1] = 0x0a;
@@ -303,7 +350,7 @@ mod tests {
             })
             .unwrap();
             let mut clients: Vec<TcpStream> = (0..100)
-                .map(|_| TcpStream::connect(running.addr()).unwrap())
+                .map(|_| TcpStream::connect(running.addr().unwrap()).unwrap())
                 .collect();
             // A round trip on each: every connection has reached its worker, and stays there.
             for client in &mut clients {
@@ -344,7 +391,7 @@ mod tests {
         })
         .unwrap();
         let again = Options {
-            port: first.addr().port(),
+            port: first.addr().unwrap().port(),
             ..Options::default()
         };
         assert!(matches!(spawn(again), Err(Error::Bind { .. })));

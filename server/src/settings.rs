@@ -1,14 +1,16 @@
 //! From `Options` to what the core and drivers take: `keel_core::Config`, `CacheConfig`, the poll
 //! timeout, the listen address.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use keel_core::{CacheConfig, Config, Credentials, ProtocolMode};
+use keel_driver_common::{Endpoint, ListenSpec, Security};
 
 use crate::cli::{Options, ProtocolKind};
 use crate::error::Error;
 use crate::extended::Extended;
+use crate::listen::Prefix;
 
 impl Options {
     /// The core's settings; `pid` is this process's id.
@@ -31,6 +33,8 @@ impl Options {
             tcp_port: self.port,
             listen: self.listen.join(","),
             listen_backlog: self.listen_backlog,
+            domain_socket: self.unix_socket.as_ref().map(|p| p.display().to_string()),
+            unix_mask: self.unix_mask,
             reqs_per_event: Some(self.reqs_per_event),
             dump_enabled: !self.disable_dumping,
             ..Config::default()
@@ -101,23 +105,48 @@ impl Options {
         (self.poll_timeout_ms > 0).then(|| Duration::from_millis(self.poll_timeout_ms))
     }
 
-    /// `-l` and `-p` resolved; of a host name's addresses the first wins.
-    pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
-        let spec = self.listen_specs()?;
-        let resolve = |source| Error::Resolve {
-            host: spec.host.clone(),
-            source,
-        };
-        (spec.host.as_str(), spec.port)
-            .to_socket_addrs()
-            .map_err(resolve)?
-            .next()
-            .ok_or_else(|| {
-                resolve(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no address",
-                ))
-            })
+    /// What to listen on: the `-s` Unix socket alone (memcached: `-s` turns TCP off), or every
+    /// `-l` address with `-p` resolved (of a host name's addresses the first wins), each TLS or
+    /// plaintext by `-Z` and its prefix.
+    pub fn listeners(&self) -> Result<Vec<ListenSpec>, Error> {
+        if let Some(path) = &self.unix_socket {
+            return Ok(vec![ListenSpec {
+                endpoint: Endpoint::Unix {
+                    path: path.clone(),
+                    mode: self.unix_mask,
+                },
+                security: Security::Plain,
+            }]);
+        }
+        let mut listeners = Vec::new();
+        for spec in self.listen_specs()? {
+            let resolve = |source| Error::Resolve {
+                host: spec.host.clone(),
+                source,
+            };
+            let addr = (spec.host.as_str(), spec.port)
+                .to_socket_addrs()
+                .map_err(resolve)?
+                .next()
+                .ok_or_else(|| {
+                    resolve(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no address",
+                    ))
+                })?;
+            let security = match spec.prefix {
+                Prefix::NoTls => Security::Plain,
+                Prefix::None if self.enable_ssl => Security::Tls,
+                Prefix::None => Security::Plain,
+                Prefix::MutualTls if self.enable_ssl => Security::MutualTls,
+                Prefix::MutualTls => return Err(Error::MutualTlsWithoutTls(spec.to_string())),
+            };
+            listeners.push(ListenSpec {
+                endpoint: Endpoint::Tcp(addr),
+                security,
+            });
+        }
+        Ok(listeners)
     }
 }
 
@@ -228,7 +257,13 @@ mod tests {
             (2 << 20, 2048, false)
         );
         assert_eq!(o.poll_timeout(), None);
-        assert_eq!(o.listen_addr().unwrap(), "[::1]:0".parse().unwrap());
+        assert_eq!(
+            o.listeners().unwrap(),
+            [ListenSpec {
+                endpoint: Endpoint::Tcp("[::1]:0".parse().unwrap()),
+                security: Security::Plain,
+            }]
+        );
     }
 
     #[test]

@@ -2,11 +2,10 @@
 //! stops it. The drivers have the same shape; this is the one place that tells them apart.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use keel_core::{Server, Service};
-use keel_driver_common::{DriverOptions, Inbox, Spreader};
+use keel_driver_common::{DriverOptions, Endpoint, Inbox, ListenSpec, Spreader};
 use keel_driver_mio::MioDriver;
 use keel_driver_poll::PollDriver;
 use keel_driver_uring::UringDriver;
@@ -65,12 +64,15 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    /// Opens the listener; the address bound.
-    pub(crate) fn bind(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+    /// Opens the listeners; the endpoints bound, or the one that failed and why.
+    pub(crate) fn bind(
+        &mut self,
+        specs: &[ListenSpec],
+    ) -> Result<Vec<Endpoint>, (Endpoint, io::Error)> {
         match self {
-            Worker::Mio(d) => d.bind(addr),
-            Worker::Poll(d) => d.bind(addr),
-            Worker::Uring(d) => d.bind(addr),
+            Worker::Mio(d) => d.bind(specs),
+            Worker::Poll(d) => d.bind(specs),
+            Worker::Uring(d) => d.bind(specs),
         }
     }
 

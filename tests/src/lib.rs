@@ -7,13 +7,18 @@
 //! - [`raw`]: raw sockets with bounded reads (what arrived and how the connection ended), the
 //!   server's RSS from `/proc`, and a small PRNG;
 //! - [`text`]: a text-protocol connection with bounded reads, a bounded tool runner, free ports;
-//! - [`text_oracle`]: running a text stream on keel and memcached and normalising the replies.
+//! - [`text_oracle`]: running a text stream on keel and memcached and normalising the replies;
+//! - [`spawned`]: keel with a command line of the test's own (Unix sockets, several listeners,
+//!   TLS), every endpoint of its ready line;
+//! - [`tls`]: certificates made at test time with `openssl`, and a blocking rustls client.
 
 pub mod client;
 pub mod raw;
 pub mod server;
+pub mod spawned;
 pub mod text;
 pub mod text_oracle;
+pub mod tls;
 
 pub use client::{Client, End, Packet, Request, op, status};
 pub use server::{Kind, Options, Server};

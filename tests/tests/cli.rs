@@ -156,15 +156,29 @@ fn startup_checks_match_memcached() {
 fn keel_refusals_are_one_line() {
     let cases: &[(&[&str], &str)] = &[
         (&["-U", "1"], "UDP is not supported: -U 1"),
-        (&["-l", "127.0.0.1,127.0.0.2"], "-l names several"),
         (
-            &["-o", "ssl_key=k.pem"],
-            "-o ssl_* (TLS) is not supported yet",
+            &["-Z"],
+            "TLS needs a certificate and a key: -o ssl_chain_cert=PATH,ssl_key=PATH",
         ),
-        (&["-Z"], "-Z (TLS) is not supported yet"),
         (
-            &["-s", "/tmp/keel.sock"],
-            "-s (UNIX socket) is not supported yet",
+            &[
+                "-Z",
+                "-o",
+                "ssl_chain_cert=/nonexistent/c.pem,ssl_key=/nonexistent/k.pem",
+            ],
+            "TLS: cannot read /nonexistent/c.pem",
+        ),
+        (
+            &["-o", "ssl_verify_mode=9"],
+            "ssl_verify_mode expects 0, 1, 2 or 3",
+        ),
+        (
+            &["-l", "mtls:127.0.0.1"],
+            "-l mtls:127.0.0.1:0 needs -Z (TLS)",
+        ),
+        (
+            &["-a", "999", "-s", "/tmp/k.sock"],
+            "-a 999: the access mask must be octal",
         ),
         (
             &["-Y", "/nonexistent/keel-auth"],
@@ -424,6 +438,7 @@ fn settings_names_match_memcached(kind: Kind) {
         "verbosity",
         "evictions",
         "domain_socket",
+        "umask",
         "shutdown_command",
         "num_threads",
         "reqs_per_event",

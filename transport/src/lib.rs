@@ -2,9 +2,9 @@
 //!
 //! TLS sits between a connection's socket and `keel_core::Server`: the core never sees
 //! ciphertext, and the transport never sees a socket. It uses rustls (memory-safe, itself
-//! sans-I/O) with the ring crypto provider. Nothing here is wired into the drivers yet: this crate
-//! is ready for the shared driver crate to use (the `-Z` flags, `refresh_certs` and the TLS
-//! statistics come with that integration).
+//! sans-I/O) with the ring crypto provider. The drivers use it through keel-driver-common's TLS
+//! adapter (`TlsConn`, `TlsContext`), which also keeps the `ssl_*` statistics and answers
+//! `refresh_certs`.
 //!
 //! - [`TlsSettings`]: memcached's `-Z` options (`ssl_chain_cert`, `ssl_key`, `ssl_ca_cert`,
 //!   `ssl_verify_mode`, `ssl_min_version`, `ssl_ciphers`, `ssl_session_cache`) with memcached's
@@ -40,14 +40,10 @@
 //! ```
 //!
 //! A handshake never blocks: it advances inside `feed` and `write_ciphertext` like any other
-//! bytes. A client stalled mid-handshake has given the core no bytes, so the core sees an idle
-//! connection; to close it by the read timeout instead (as the issue asks), the driver keeps a
-//! deadline while `is_handshaking()` holds. A plaintext client on a TLS port makes `feed` fail
-//! with [`TlsError::Protocol`]; only its own connection is closed.
-//!
-//! Not done yet, for the integration: the `-Z`/`-o ssl_*` flags in the server, the `notls:`/`mtls:`
-//! listener prefixes, `refresh_certs` and SIGHUP calling [`CertStore::refresh`], the `ssl_*`
-//! statistics, and measurements.
+//! bytes. A client stalled mid-handshake has given the core no bytes; the adapter marks such a
+//! connection with `Server::hold_partial` so the core's read timeout closes it. A plaintext
+//! client on a TLS port makes `feed` fail with [`TlsError::Protocol`]; only its own connection is
+//! closed.
 
 mod certs;
 mod error;

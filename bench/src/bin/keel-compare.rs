@@ -245,6 +245,7 @@ fn cmd_run(a: RunArgs) -> Result<bool, String> {
                     threads: a.threads,
                     server_pid: Some(s.pid),
                     seed: 0x5eed + round as u64,
+                    tls_ca: None,
                 };
                 let r = loadgen::run(&cfg, &format!("{} round {round}", s.name))
                     .map_err(|e| format!("{} at {conns} conns: {e}", s.name))?;

@@ -60,6 +60,9 @@ struct Args {
     /// Print only the JSON line
     #[arg(long)]
     json: bool,
+    /// Speak TLS, trusting the CA certificate(s) in this PEM file (server name `localhost`)
+    #[arg(long, value_name = "PEM")]
+    tls_ca: Option<std::path::PathBuf>,
 }
 
 fn parse_ratio(s: &str) -> Option<(u32, u32)> {
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         threads: a.threads,
         server_pid: a.server_pid,
         seed: 0x5eed,
+        tls_ca: a.tls_ca,
     };
     match run(&cfg, &a.label) {
         Ok(r) => {

@@ -89,6 +89,9 @@ pub(crate) struct Connection {
     pub(crate) yielded: bool,
     /// The peer's address when the driver gave it (`stats conns`).
     pub(crate) peer: Peer,
+    /// The driver's transport holds bytes not yet given to the core (a TLS handshake under
+    /// way): the read timeout runs as for a partial request.
+    pub(crate) transport_partial: bool,
 }
 
 impl Connection {
@@ -108,6 +111,7 @@ impl Connection {
             transmit_queued: false,
             yielded: false,
             peer: Peer::default(),
+            transport_partial: false,
         }
     }
 
@@ -141,6 +145,9 @@ impl Connection {
 
     /// Whether part of a request is waiting for more bytes (held-back complete requests are not).
     fn mid_request(&self, output_limit: usize) -> bool {
+        if self.transport_partial {
+            return true;
+        }
         match self.phase {
             Phase::Payload(..) | Phase::Discard(_) => true,
             Phase::Header => {

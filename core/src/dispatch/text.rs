@@ -119,6 +119,13 @@ impl<S: Service> Dispatch<'_, S> {
                 out.extend_from_slice(b"VERSION ");
                 line(out, &self.config.version);
             }
+            TextRequest::RefreshCerts => match &self.config.tls {
+                Some(tls) => match tls.0.refresh_certs(self.now) {
+                    Ok(()) => line(out, "OK"),
+                    Err(error) => line(out, &error),
+                },
+                None => line(out, crate::tls::TLS_NOT_ENABLED),
+            },
             TextRequest::Quit => return Flow::Close(CloseReason::Quit),
             TextRequest::Close => return Flow::Close(CloseReason::HttpRequest),
             TextRequest::Stats { tokens } => self.text_stats(tokens, out),

@@ -255,6 +255,18 @@ impl<S: Service> Server<S> {
         }
     }
 
+    /// The driver's transport holds (`true`) or no longer holds (`false`) bytes it has not given
+    /// to the core, such as a TLS handshake under way: while it does, the read timeout runs as
+    /// for a partial request, so a client stalled mid-handshake is closed like one stalled
+    /// mid-request.
+    pub fn hold_partial(&mut self, id: ConnId, now: Timestamp, holding: bool) {
+        let now = self.clock.advance(now);
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.transport_partial = holding;
+            self.settle(id, now);
+        }
+    }
+
     /// The socket failed: close at once, dropping pending output.
     pub fn handle_io_error(&mut self, id: ConnId, now: Timestamp) {
         self.clock.advance(now);

@@ -4,12 +4,12 @@
 use std::io::{ErrorKind, Read, Write};
 
 use keel_core::{ConnId, Output, Service};
-use keel_driver_common::{ACCEPT_BACKOFF_MS, out_of_descriptors};
-use mio::net::TcpStream;
+use keel_driver_common::{ACCEPT_BACKOFF_MS, Accepted, Security, TlsConn, out_of_descriptors};
 use mio::{Interest, Poll, Token};
 
 use super::MioDriver;
 use crate::conn::Conn;
+use crate::stream::MioStream;
 
 /// Accepts per turn at most; a listener still ready after that is served next turn.
 const ACCEPT_BATCH: usize = 256;
@@ -18,28 +18,46 @@ const READ_CALLS: usize = 16;
 const READ_BYTES: usize = 256 << 10;
 
 impl<S: Service> MioDriver<S> {
+    /// Accepts from every listener with an edge, each until `WouldBlock` or its batch is used.
     pub(super) fn accept_batch(&mut self, poll: &mut Poll) {
-        let mut accepted = 0;
-        while let Some(listener) = &self.listener {
-            if accepted == ACCEPT_BATCH {
-                return;
+        self.listener_ready = false;
+        for index in 0..self.listeners.len() {
+            if self.listeners[index].ready {
+                self.accept_from(index, poll);
             }
-            accepted += 1;
-            let err = match listener.accept() {
-                Ok((stream, peer)) => {
-                    let mine = match &mut self.spreader {
-                        Some(spreader) => spreader.route(stream, peer),
-                        None => Some(stream),
+            // Still ready after a full batch, or paused: try again next turn.
+            self.listener_ready |= self.listeners.get(index).is_some_and(|l| l.ready);
+        }
+    }
+
+    fn accept_from(&mut self, index: usize, poll: &mut Poll) {
+        for _ in 0..ACCEPT_BATCH {
+            let Some(slot) = self.listeners.get_mut(index) else {
+                return;
+            };
+            let err = match slot.listener.accept() {
+                Ok(stream) => {
+                    let security = slot.security;
+                    let stream = match &mut self.spreader {
+                        Some(spreader) => {
+                            let accepted = Accepted {
+                                stream: stream.into_common(),
+                                security,
+                            };
+                            match spreader.route(accepted) {
+                                Some(mine) => MioStream::from_common(mine.stream),
+                                None => continue,
+                            }
+                        }
+                        None => stream,
                     };
-                    if let Some(stream) = mine {
-                        self.register(stream, peer, poll);
-                    }
+                    self.register(stream, security, poll);
                     continue;
                 }
                 Err(err) => err,
             };
             match err.kind() {
-                ErrorKind::WouldBlock => self.listener_ready = false,
+                ErrorKind::WouldBlock => slot.ready = false,
                 ErrorKind::Interrupted | ErrorKind::ConnectionAborted => continue,
                 _ if out_of_descriptors(&err) => {
                     tracing::warn!("accept: {err}; no new connections for {ACCEPT_BACKOFF_MS} ms");
@@ -60,40 +78,56 @@ impl<S: Service> MioDriver<S> {
         };
         inbox.take(&mut self.incoming);
         let mut incoming = std::mem::take(&mut self.incoming);
-        for (stream, peer) in incoming.drain(..) {
-            match stream.set_nonblocking(true) {
-                Ok(()) => self.register(TcpStream::from_std(stream), peer, poll),
-                Err(err) => tracing::debug!(%peer, "dropping handed-over socket: {err}"),
-            }
+        for accepted in incoming.drain(..) {
+            // The listening worker's sockets are nonblocking already (accept4).
+            let stream = MioStream::from_common(accepted.stream);
+            self.register(stream, accepted.security, poll);
         }
         self.incoming = incoming;
     }
 
     /// Hands a new socket to the core and the poll; a socket the core refuses is closed at once.
-    fn register(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr, poll: &mut Poll) {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, "dropping accepted socket: {err}");
+    fn register(&mut self, mut stream: MioStream, security: Security, poll: &mut Poll) {
+        if let Err(err) = stream.prepare() {
+            tracing::debug!(peer = stream.peer(), "dropping accepted socket: {err}");
             return;
         }
         let id = match self.server.accept(self.now) {
             Ok(id) => id,
-            Err(refusal) => return tracing::debug!(%peer, "refused: {refusal}"),
+            Err(refusal) => return tracing::debug!(peer = stream.peer(), "refused: {refusal}"),
+        };
+        let tls = match (security, &self.options.tls) {
+            (Security::Plain, _) => None,
+            (_, Some(context)) => {
+                match TlsConn::start(context, security, &mut self.server, id, self.now) {
+                    Some(tls) => Some(Box::new(tls)),
+                    None => return self.drain_outputs(poll),
+                }
+            }
+            (_, None) => {
+                tracing::warn!(?id, "a TLS listener without TLS settings");
+                self.server.handle_io_error(id, self.now);
+                return self.drain_outputs(poll);
+            }
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(err) = poll
             .registry()
             .register(&mut stream, Token(id.index()), interest)
         {
-            tracing::warn!(%peer, "register: {err}");
+            tracing::warn!(peer = stream.peer(), "register: {err}");
             self.server.handle_io_error(id, self.now);
             return self.drain_outputs(poll);
         }
-        tracing::debug!(%peer, ?id, "accepted");
-        self.server.set_peer(id, peer);
+        tracing::debug!(peer = stream.peer(), ?id, "accepted");
+        if let Some(peer) = stream.peer_addr() {
+            self.server.set_peer(id, peer);
+        }
         // Registration reports whatever readiness the socket already has.
         self.conns.put(Conn {
             id,
             stream,
+            tls,
             readable: false,
             read_closed: false,
             writable: false,
@@ -127,7 +161,17 @@ impl<S: Service> MioDriver<S> {
                         conn.readable = false;
                     }
                     bytes += n;
-                    self.server.handle_input(id, self.now, &self.buf[..n]);
+                    match &mut conn.tls {
+                        None => self.server.handle_input(id, self.now, &self.buf[..n]),
+                        Some(tls) => tls.receive(
+                            &mut self.server,
+                            id,
+                            self.now,
+                            &self.buf[..n],
+                            &mut self.plain,
+                            &mut conn.stream,
+                        ),
+                    }
                 }
                 Err(err) if err.kind() == ErrorKind::WouldBlock => conn.readable = false,
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
@@ -154,6 +198,11 @@ impl<S: Service> MioDriver<S> {
     fn write_out(&mut self, id: ConnId) -> bool {
         let mut wrote = false;
         while let Some(conn) = self.conns.get(id).filter(|c| c.writable) {
+            if let Some(tls) = &mut conn.tls {
+                let done = tls.transmit(&mut self.server, id, self.now, &mut conn.stream);
+                conn.writable &= !done.blocked;
+                return done.wrote;
+            }
             let pending = self.server.outbound(id);
             if pending.is_empty() {
                 return wrote;
@@ -187,7 +236,8 @@ impl<S: Service> MioDriver<S> {
     pub(super) fn requeue(&mut self, id: ConnId) {
         let want = self.server.interest(id);
         if let Some(conn) = self.conns.get(id) {
-            if !conn.queued && ((want.read && conn.readable) || (want.write && conn.writable)) {
+            let write = want.write || conn.tls.as_ref().is_some_and(|t| t.wants_write());
+            if !conn.queued && ((want.read && conn.readable) || (write && conn.writable)) {
                 conn.queued = true;
                 self.ready.push(id);
             }
@@ -208,6 +258,9 @@ impl<S: Service> MioDriver<S> {
                 Output::Close(id, reason) => {
                     if let Some(mut conn) = self.conns.take(id) {
                         tracing::debug!(?id, ?reason, "closed");
+                        if let Some(tls) = &mut conn.tls {
+                            tls.close(&mut conn.stream);
+                        }
                         let _ = poll.registry().deregister(&mut conn.stream);
                     }
                     if self.accept_paused_until.take().is_some() {

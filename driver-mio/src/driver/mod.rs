@@ -6,29 +6,30 @@ mod io;
 
 use std::io as stdio;
 use std::mem;
-use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use keel_core::{ConnId, Server, Service, Timestamp, earliest};
-use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use keel_driver_common::{DriverOptions, Inbox, Spreader};
+use keel_driver_common::{
+    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Listener, Security, Spreader,
+};
 
 use crate::conn::ConnTable;
 use crate::shutdown::ShutdownHandle;
+use crate::stream::MioListener;
 
-/// Tokens at the top of the range; connection tokens are `u32` slot indices below them.
-const LISTENER: Token = Token(usize::MAX);
-const WAKER: Token = Token(usize::MAX - 1);
+/// Tokens at the top of the range; connection tokens are `u32` slot indices below them. Listener
+/// `i` has token `FIRST_LISTENER - i`.
+const WAKER: Token = Token(usize::MAX);
+const FIRST_LISTENER: usize = usize::MAX - 1;
 const EVENT_CAPACITY: usize = 1024;
 const READ_BUFFER: usize = 64 << 10;
 
 /// A `keel_core::Server` driven by `mio`.
 ///
-/// Two-phase start: `new` allocates memory only; `bind` creates the `Poll`, the listener and the
+/// Two-phase start: `new` allocates memory only; `bind` creates the `Poll`, the listeners and the
 /// shutdown waker; `run` returns once a requested shutdown has completed.
 ///
 /// With several workers (`-t N`), one driver binds the listener and `spread_to`s the others, which
@@ -39,8 +40,9 @@ pub struct MioDriver<S> {
     server: Server<S>,
     options: DriverOptions,
     shutdown: ShutdownHandle,
-    listener: Option<TcpListener>,
-    /// The listener had an edge not yet accepted to `WouldBlock`.
+    /// TCP and Unix listeners, each with what its connections speak; emptied on shutdown.
+    listeners: Vec<ListenerSlot>,
+    /// Some listener had an edge not yet accepted to `WouldBlock`.
     listener_ready: bool,
     conns: ConnTable,
     /// Connections with remembered readiness the core can use: served next turn.
@@ -48,6 +50,8 @@ pub struct MioDriver<S> {
     /// The previous turn's ready list, kept for its allocation.
     serving: Vec<ConnId>,
     buf: Box<[u8]>,
+    /// TLS connections' plaintext, on its way from `buf` to the core.
+    plain: Vec<u8>,
     now: Timestamp,
     /// No accept until then, after running out of descriptors.
     accept_paused_until: Option<Timestamp>,
@@ -58,7 +62,15 @@ pub struct MioDriver<S> {
     /// Connections other workers accepted for this one.
     inbox: Option<Arc<Inbox>>,
     /// The inbox's connections, moved out under its lock and registered after.
-    incoming: Vec<(std::net::TcpStream, SocketAddr)>,
+    incoming: Vec<Accepted>,
+}
+
+/// One listening socket and its remembered readiness.
+pub(crate) struct ListenerSlot {
+    pub(crate) listener: MioListener,
+    pub(crate) security: Security,
+    /// An edge not yet accepted to `WouldBlock`.
+    pub(crate) ready: bool,
 }
 
 impl<S: Service> MioDriver<S> {
@@ -70,12 +82,13 @@ impl<S: Service> MioDriver<S> {
             server,
             options,
             shutdown: ShutdownHandle::default(),
-            listener: None,
+            listeners: Vec::new(),
             listener_ready: false,
             conns: ConnTable::default(),
             ready: Vec::new(),
             serving: Vec::new(),
             buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            plain: Vec::new(),
             now: Timestamp::ZERO,
             accept_paused_until: None,
             shutdown_deadline: None,
@@ -95,26 +108,39 @@ impl<S: Service> MioDriver<S> {
         self.shutdown.clone()
     }
 
-    /// Creates the poll instance, the listener (backlog `DriverOptions::backlog`) and the waker; returns the bound
-    /// address.
-    pub fn bind(&mut self, addr: SocketAddr) -> stdio::Result<SocketAddr> {
-        let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
-        // mio listens with a small backlog, which a burst of connects overflows (the dropped SYNs
-        // are retried only after a second), so listen again with a larger one.
-        // SAFETY: the descriptor is the listening socket `listener` owns, alive for the call;
-        // listen() on a listening socket only changes its backlog.
-        if unsafe { libc::listen(listener.as_raw_fd(), self.options.backlog) } != 0 {
-            return Err(stdio::Error::last_os_error());
+    /// Creates the poll instance, the listeners (backlog `DriverOptions::backlog`) and the
+    /// waker; returns the endpoints actually bound (a TCP port 0 replaced by the kernel's
+    /// choice), in order. On error, the endpoint that failed and why.
+    pub fn bind(
+        &mut self,
+        specs: &[ListenSpec],
+    ) -> Result<Vec<Endpoint>, (Endpoint, stdio::Error)> {
+        let first = |e| match specs.first() {
+            Some(spec) => (spec.endpoint.clone(), e),
+            None => (Endpoint::Tcp(([0, 0, 0, 0], 0).into()), e),
+        };
+        let poll = Poll::new().map_err(first)?;
+        self.shutdown
+            .attach(Waker::new(poll.registry(), WAKER).map_err(first)?);
+        let mut bound = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            let failed = |e| (spec.endpoint.clone(), e);
+            let (listener, endpoint) =
+                Listener::bind(&spec.endpoint, self.options.backlog).map_err(failed)?;
+            let mut listener = MioListener::from_common(listener);
+            poll.registry()
+                .register(&mut listener, Token(FIRST_LISTENER - i), Interest::READABLE)
+                .map_err(failed)?;
+            self.listeners.push(ListenerSlot {
+                listener,
+                security: spec.security,
+                ready: true,
+            });
+            bound.push(endpoint);
         }
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        self.shutdown.attach(Waker::new(poll.registry(), WAKER)?);
-        let local = listener.local_addr()?;
         self.poll = Some(poll);
-        self.listener = Some(listener);
         self.listener_ready = true;
-        Ok(local)
+        Ok(bound)
     }
 
     /// After `bind`: new connections are spread round robin over the workers `spreader` names,
@@ -205,8 +231,8 @@ impl<S: Service> MioDriver<S> {
                     "shutting down"
                 );
                 self.server.begin_shutdown(self.now);
-                if let Some(mut listener) = self.listener.take() {
-                    let _ = poll.registry().deregister(&mut listener);
+                for mut slot in self.listeners.drain(..) {
+                    let _ = poll.registry().deregister(&mut slot.listener);
                 }
                 let grace = self.options.shutdown_grace.as_millis() as u64;
                 self.shutdown_deadline = Some(self.now.saturating_add_millis(grace));
@@ -223,7 +249,7 @@ impl<S: Service> MioDriver<S> {
             self.accept_paused_until = None;
             self.server.resume_accepting(self.now);
         }
-        self.listener_ready && self.listener.is_some() && self.accept_paused_until.is_none()
+        self.listener_ready && !self.listeners.is_empty() && self.accept_paused_until.is_none()
     }
 
     /// The longest wait: the nearest deadline (core, accept pause, shutdown), capped by the
@@ -244,8 +270,13 @@ impl<S: Service> MioDriver<S> {
         let mut woken = false;
         for event in self.events.iter() {
             match event.token() {
-                LISTENER => self.listener_ready = true,
                 WAKER => woken = true,
+                Token(token) if token > FIRST_LISTENER - self.listeners.len() => {
+                    if let Some(slot) = self.listeners.get_mut(FIRST_LISTENER - token) {
+                        slot.ready = true;
+                        self.listener_ready = true;
+                    }
+                }
                 Token(index) => {
                     let Some(conn) = self.conns.by_token(index) else {
                         continue;

@@ -2,12 +2,12 @@
 //! carrying out the core's `Transmit` and `Close` instructions.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 
 use keel_core::{ConnId, Output, Service};
-use keel_driver_common::{ACCEPT_BACKOFF_MS, out_of_descriptors};
+use keel_driver_common::{ACCEPT_BACKOFF_MS, Accepted, Security, TlsConn, out_of_descriptors};
 
 use super::PollDriver;
+use crate::sockets::Socket;
 
 /// Connections accepted per turn at most, so a connect storm cannot starve established clients.
 const ACCEPT_BATCH: usize = 256;
@@ -15,19 +15,24 @@ const ACCEPT_BATCH: usize = 256;
 const READS_PER_TURN: usize = 4;
 
 impl<S: Service> PollDriver<S> {
-    pub(super) fn accept_batch(&mut self) {
+    /// Accepts from listener `index` until it has no more (or the batch is used up).
+    pub(super) fn accept_batch(&mut self, index: usize) {
         for _ in 0..ACCEPT_BATCH {
-            let Some(listener) = &self.listener else {
+            let Some((listener, security)) = self.listeners.get(index) else {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => {
-                    let mine = match &mut self.spreader {
-                        Some(spreader) => spreader.route(stream, peer),
-                        None => Some(stream),
+                Ok(stream) => {
+                    let accepted = Accepted {
+                        stream,
+                        security: *security,
                     };
-                    if let Some(stream) = mine {
-                        self.admit(stream, peer);
+                    let mine = match &mut self.spreader {
+                        Some(spreader) => spreader.route(accepted),
+                        None => Some(accepted),
+                    };
+                    if let Some(accepted) = mine {
+                        self.admit(accepted);
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -58,29 +63,42 @@ impl<S: Service> PollDriver<S> {
         };
         inbox.take(&mut self.incoming);
         let mut incoming = std::mem::take(&mut self.incoming);
-        for (stream, peer) in incoming.drain(..) {
-            self.admit(stream, peer);
+        for accepted in incoming.drain(..) {
+            self.admit(accepted);
         }
         self.incoming = incoming;
     }
 
     /// Registers an accepted socket with the core, or closes it at once when the core refuses.
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
-        if let Err(e) = stream
-            .set_nonblocking(true)
-            .and_then(|()| stream.set_nodelay(true))
-        {
-            tracing::debug!(%peer, "dropping accepted socket: {e}");
+    fn admit(&mut self, accepted: Accepted) {
+        let Accepted { stream, security } = accepted;
+        if let Err(e) = stream.prepare() {
+            tracing::debug!(peer = stream.peer(), "dropping accepted socket: {e}");
             return;
         }
-        match self.server.accept(self.now) {
-            Ok(id) => {
-                tracing::debug!(%peer, ?id, "accepted");
-                self.server.set_peer(id, peer);
-                self.sockets.insert(id, stream);
-            }
-            Err(e) => tracing::debug!(%peer, "refused: {e}"),
+        let id = match self.server.accept(self.now) {
+            Ok(id) => id,
+            Err(e) => return tracing::debug!(peer = stream.peer(), "refused: {e}"),
+        };
+        tracing::debug!(peer = stream.peer(), ?id, "accepted");
+        if let Some(peer) = stream.peer_addr() {
+            self.server.set_peer(id, peer);
         }
+        let tls = match (security, &self.options.tls) {
+            (Security::Plain, _) => None,
+            (_, Some(context)) => {
+                match TlsConn::start(context, security, &mut self.server, id, self.now) {
+                    Some(tls) => Some(Box::new(tls)),
+                    None => return self.drain_outputs(),
+                }
+            }
+            (_, None) => {
+                tracing::warn!(?id, "a TLS listener without TLS settings");
+                self.server.handle_io_error(id, self.now);
+                return self.drain_outputs();
+            }
+        };
+        self.sockets.insert(Socket { id, stream, tls });
     }
 
     /// Reads while the core wants input, up to the per-turn bound.
@@ -89,13 +107,27 @@ impl<S: Service> PollDriver<S> {
             if !self.server.interest(id).read {
                 return;
             }
-            let Some(mut stream) = self.sockets.get(id) else {
+            let Some(socket) = self.sockets.get(id) else {
                 return;
             };
-            match stream.read(&mut self.buf) {
+            match (&socket.stream).read(&mut self.buf) {
                 Ok(0) => return self.server.handle_eof(id, self.now),
                 Ok(n) => {
-                    self.server.handle_input(id, self.now, &self.buf[..n]);
+                    match &mut socket.tls {
+                        None => self.server.handle_input(id, self.now, &self.buf[..n]),
+                        Some(tls) => {
+                            tls.receive(
+                                &mut self.server,
+                                id,
+                                self.now,
+                                &self.buf[..n],
+                                &mut self.plain,
+                                &mut &socket.stream,
+                            );
+                            // Handshake messages and replies go out now, not a poll() later.
+                            tls.transmit(&mut self.server, id, self.now, &mut &socket.stream);
+                        }
+                    }
                     if n < self.buf.len() {
                         return;
                     }
@@ -113,11 +145,18 @@ impl<S: Service> PollDriver<S> {
     /// Writes the connection's pending output until it is all sent or the socket is full.
     pub(super) fn flush(&mut self, id: ConnId) {
         loop {
-            let out = self.server.outbound(id);
-            let Some(mut stream) = self.sockets.get(id).filter(|_| !out.is_empty()) else {
+            let Some(socket) = self.sockets.get(id) else {
                 return;
             };
-            match stream.write(out) {
+            if let Some(tls) = &mut socket.tls {
+                tls.transmit(&mut self.server, id, self.now, &mut &socket.stream);
+                return;
+            }
+            let out = self.server.outbound(id);
+            if out.is_empty() {
+                return;
+            }
+            match (&socket.stream).write(out) {
                 Ok(0) => return self.server.handle_io_error(id, self.now),
                 Ok(n) => self.server.consume_outbound(id, n, self.now),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -137,7 +176,14 @@ impl<S: Service> PollDriver<S> {
                 Output::Transmit(id) => self.flush(id),
                 Output::Close(id, reason) => {
                     tracing::debug!(?id, ?reason, "closed");
-                    self.sockets.remove(id);
+                    if let Some(Socket {
+                        stream,
+                        tls: Some(mut tls),
+                        ..
+                    }) = self.sockets.remove(id)
+                    {
+                        tls.close(&mut &stream);
+                    }
                     // A descriptor came free: accepting may resume.
                     if self.accept_paused_until.take().is_some() {
                         self.server.resume_accepting(self.now);

@@ -5,7 +5,6 @@
 mod io;
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +13,9 @@ use std::{io as stdio, mem};
 use keel_core::{ConnId, Server, Service, Timestamp, earliest};
 use libc::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, c_short};
 
-use keel_driver_common::{DriverOptions, Inbox, Spreader};
+use keel_driver_common::{
+    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Listener, Security, Spreader,
+};
 
 use crate::shutdown::ShutdownHandle;
 use crate::sockets::Sockets;
@@ -25,7 +26,7 @@ const READ_BUFFER: usize = 64 << 10;
 
 /// A `keel_core::Server` driven by `libc::poll()`.
 ///
-/// Two-phase start: `new` allocates memory only; `bind` opens the listener and the wake-up pipe;
+/// Two-phase start: `new` allocates memory only; `bind` opens the listeners and the wake-up pipe;
 /// `run` loops until a shutdown requested through `shutdown_handle()` has completed.
 ///
 /// With several workers (`-t N`), one driver binds the listener and `spread_to`s the others, which
@@ -34,13 +35,16 @@ pub struct PollDriver<S> {
     server: Server<S>,
     options: DriverOptions,
     shutdown: ShutdownHandle,
-    listener: Option<TcpListener>,
+    /// TCP and Unix listeners, each with what its connections speak; emptied on shutdown.
+    listeners: Vec<(Listener, Security)>,
     sockets: Sockets,
-    /// Rebuilt every turn: the wake-up pipe, then the listener when accepting, then connections.
+    /// Rebuilt every turn: the wake-up pipe, then the listeners when accepting, then connections.
     fds: Vec<libc::pollfd>,
     /// The connection behind each pollfd after the fixed entries.
     polled: Vec<ConnId>,
     buf: Box<[u8]>,
+    /// TLS connections' plaintext, on its way from `buf` to the core.
+    plain: Vec<u8>,
     /// The clock's reading for this turn.
     now: Timestamp,
     /// Accepting pauses until then after the process ran out of descriptors.
@@ -52,7 +56,7 @@ pub struct PollDriver<S> {
     /// Connections other workers accepted for this one.
     inbox: Option<Arc<Inbox>>,
     /// The inbox's connections, moved out under its lock and registered after.
-    incoming: Vec<(std::net::TcpStream, SocketAddr)>,
+    incoming: Vec<Accepted>,
 }
 
 impl<S: Service> PollDriver<S> {
@@ -62,11 +66,12 @@ impl<S: Service> PollDriver<S> {
             server,
             options,
             shutdown: ShutdownHandle::default(),
-            listener: None,
+            listeners: Vec::new(),
             sockets: Sockets::default(),
             fds: Vec::new(),
             polled: Vec::new(),
             buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            plain: Vec::new(),
             now: Timestamp::ZERO,
             accept_paused_until: None,
             shutdown_deadline: None,
@@ -92,19 +97,26 @@ impl<S: Service> PollDriver<S> {
         Ok(())
     }
 
-    /// Opens the nonblocking listener and the wake-up pipe; returns the address actually bound.
-    pub fn bind(&mut self, addr: SocketAddr) -> stdio::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        // SAFETY: the descriptor is a bound, listening socket owned by `listener`, which outlives
-        // the call; listen() on a listening socket only updates its backlog.
-        if unsafe { libc::listen(listener.as_raw_fd(), self.options.backlog) } != 0 {
-            return Err(stdio::Error::last_os_error());
+    /// Opens the nonblocking listeners and the wake-up pipe; returns the endpoints actually bound
+    /// (a TCP port 0 replaced by the kernel's choice), in order. On error, the endpoint that
+    /// failed and why.
+    pub fn bind(
+        &mut self,
+        specs: &[ListenSpec],
+    ) -> Result<Vec<Endpoint>, (Endpoint, stdio::Error)> {
+        let mut bound = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let (listener, endpoint) = Listener::bind(&spec.endpoint, self.options.backlog)
+                .map_err(|e| (spec.endpoint.clone(), e))?;
+            self.listeners.push((listener, spec.security));
+            bound.push(endpoint);
         }
-        self.shutdown.open()?;
-        let local = listener.local_addr()?;
-        self.listener = Some(listener);
-        Ok(local)
+        if let Some(spec) = specs.first() {
+            self.shutdown
+                .open()
+                .map_err(|e| (spec.endpoint.clone(), e))?;
+        }
+        Ok(bound)
     }
 
     /// Requests a graceful shutdown from anywhere, a signal handler included.
@@ -179,7 +191,7 @@ impl<S: Service> PollDriver<S> {
             "shutting down"
         );
         self.server.begin_shutdown(self.now);
-        self.listener = None;
+        self.listeners.clear();
         self.shutdown_deadline = Some(
             self.now
                 .saturating_add_millis(self.options.shutdown_grace.as_millis() as u64),
@@ -187,8 +199,8 @@ impl<S: Service> PollDriver<S> {
         self.drain_outputs();
     }
 
-    /// Fills `fds` and `polled`; returns whether the listener is among them.
-    fn build_pollfds(&mut self, wake_fd: RawFd) -> bool {
+    /// Fills `fds` and `polled`; returns how many listeners are among them (after the pipe).
+    fn build_pollfds(&mut self, wake_fd: RawFd) -> usize {
         self.fds.clear();
         self.polled.clear();
         self.fds.push(pollfd(wake_fd, POLLIN));
@@ -196,17 +208,18 @@ impl<S: Service> PollDriver<S> {
             self.accept_paused_until = None;
             self.server.resume_accepting(self.now);
         }
-        let listening = match &self.listener {
-            Some(listener) if self.accept_paused_until.is_none() => {
+        let listening = if self.accept_paused_until.is_none() {
+            for (listener, _) in &self.listeners {
                 self.fds.push(pollfd(listener.as_raw_fd(), POLLIN));
-                true
             }
-            _ => false,
+            self.listeners.len()
+        } else {
+            0
         };
-        for (id, fd) in self.sockets.fds() {
+        for (id, fd, tls_write) in self.sockets.fds() {
             let interest = self.server.interest(id);
-            let events =
-                if interest.read { POLLIN } else { 0 } | if interest.write { POLLOUT } else { 0 };
+            let write = interest.write || tls_write;
+            let events = if interest.read { POLLIN } else { 0 } | if write { POLLOUT } else { 0 };
             if events != 0 {
                 self.fds.push(pollfd(fd, events));
                 self.polled.push(id);
@@ -227,15 +240,17 @@ impl<S: Service> PollDriver<S> {
     }
 
     /// Acts on the `revents` of one `poll()`.
-    fn dispatch(&mut self, listening: bool) {
+    fn dispatch(&mut self, listening: usize) {
         if self.fds[0].revents != 0 {
             self.shutdown.drain();
             self.take_inbox();
         }
-        if listening && self.fds[1].revents != 0 {
-            self.accept_batch();
+        for index in 0..listening {
+            if self.fds[1 + index].revents != 0 {
+                self.accept_batch(index);
+            }
         }
-        let first = 1 + usize::from(listening);
+        let first = 1 + listening;
         let polled = mem::take(&mut self.polled);
         for (i, &id) in polled.iter().enumerate() {
             let revents = self.fds[first + i].revents;

@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpStream};
 
 use keel_core::{Output, Service};
-use keel_driver_common::{ACCEPT_BACKOFF_MS, out_of_descriptors};
+use keel_driver_common::{ACCEPT_BACKOFF_MS, Accepted, Security, Stream, out_of_descriptors};
 
 use super::{Accept, UringDriver};
 use crate::conn::Recv;
@@ -54,11 +54,19 @@ impl<S: Service> UringDriver<S> {
                     return Ok(());
                 }
             };
-            let mine = match &mut self.spreader {
-                Some(spreader) => spreader.route(stream, peer),
-                None => Some(stream),
+            let Some(spreader) = &mut self.spreader else {
+                self.register(stream, peer);
+                return Ok(());
             };
-            if let Some(stream) = mine {
+            let accepted = Accepted {
+                stream: Stream::Tcp(stream),
+                security: Security::Plain,
+            };
+            if let Some(Accepted {
+                stream: Stream::Tcp(stream),
+                ..
+            }) = spreader.route(accepted)
+            {
                 self.register(stream, peer);
             }
             return Ok(());
@@ -92,7 +100,18 @@ impl<S: Service> UringDriver<S> {
         };
         inbox.take(&mut self.incoming);
         let mut incoming = std::mem::take(&mut self.incoming);
-        for (stream, peer) in incoming.drain(..) {
+        for accepted in incoming.drain(..) {
+            // This driver's listener is plaintext TCP (see `bind`): nothing else is handed over.
+            let Stream::Tcp(stream) = accepted.stream else {
+                continue;
+            };
+            let peer = match stream.peer_addr() {
+                Ok(peer) => peer,
+                Err(err) => {
+                    tracing::debug!("dropping handed-over socket: {err}");
+                    continue;
+                }
+            };
             if self.shutdown_deadline.is_none() {
                 self.register(stream, peer);
             }

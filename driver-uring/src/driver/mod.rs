@@ -10,13 +10,15 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io as stdio;
 use std::mem;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use keel_core::{ConnId, Server, Service, Timestamp, earliest};
-use keel_driver_common::{DriverOptions, Inbox, Spreader};
+use keel_driver_common::{
+    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Security, Spreader,
+};
 
 use crate::conn::Slots;
 use crate::error::Unavailable;
@@ -68,7 +70,7 @@ pub struct UringDriver<S> {
     shutdown_deadline: Option<Timestamp>,
     spreader: Option<Spreader>,
     inbox: Option<Arc<Inbox>>,
-    incoming: Vec<(TcpStream, SocketAddr)>,
+    incoming: Vec<Accepted>,
     /// The wake-up eventfd's read completed: look at the inbox and the shutdown flag.
     woken: bool,
     /// Connections resumed after a yield, kept for the allocation.
@@ -128,15 +130,41 @@ impl<S: Service> UringDriver<S> {
     }
 
     /// Creates the ring, the wake-up eventfd and the listener (backlog `DriverOptions::backlog`);
-    /// returns the bound address. An io_uring that cannot be set up is an `Unsupported` error
-    /// naming the cause and `--driver mio`.
-    pub fn bind(&mut self, addr: SocketAddr) -> stdio::Result<SocketAddr> {
-        self.open_ring()?;
-        let listener = TcpListener::bind(addr)?;
-        sys::listen(listener.as_raw_fd(), self.options.backlog)?;
-        let local = listener.local_addr()?;
+    /// returns the endpoint bound, or the one that failed and why. An io_uring that cannot be set
+    /// up is an `Unsupported` error naming the cause and `--driver mio`. This driver serves one
+    /// plaintext TCP listener: Unix sockets (`-s`), TLS (`-Z`) and several `-l` addresses are an
+    /// `Unsupported` error naming `--driver mio`.
+    pub fn bind(
+        &mut self,
+        specs: &[ListenSpec],
+    ) -> Result<Vec<Endpoint>, (Endpoint, stdio::Error)> {
+        let addr = match specs {
+            [
+                ListenSpec {
+                    endpoint: Endpoint::Tcp(addr),
+                    security: Security::Plain,
+                },
+            ] => *addr,
+            _ => {
+                let endpoint = specs.first().map_or_else(
+                    || Endpoint::Tcp(([0, 0, 0, 0], 0).into()),
+                    |spec| spec.endpoint.clone(),
+                );
+                let why = "the uring driver serves one plaintext TCP listener \
+                           (no -s, -Z or several -l yet); use --driver mio";
+                return Err((
+                    endpoint,
+                    stdio::Error::new(stdio::ErrorKind::Unsupported, why),
+                ));
+            }
+        };
+        let fail = |e| (Endpoint::Tcp(addr), e);
+        self.open_ring().map_err(fail)?;
+        let listener = TcpListener::bind(addr).map_err(fail)?;
+        sys::listen(listener.as_raw_fd(), self.options.backlog).map_err(fail)?;
+        let local = listener.local_addr().map_err(fail)?;
         self.listener = Some(listener);
-        Ok(local)
+        Ok(vec![Endpoint::Tcp(local)])
     }
 
     /// After `bind`: new connections are spread round robin over the workers `spreader` names,

@@ -82,6 +82,9 @@ pub enum TextRequest<'a> {
         noreply: bool,
     },
     Version,
+    /// memcached's `refresh_certs`: reload the TLS certificate and key (answered even with
+    /// `noreply`, as memcached does).
+    RefreshCerts,
     Quit,
     Stats {
         tokens: Tokens<'a>,
@@ -233,6 +236,7 @@ pub fn parse_line(line: &[u8]) -> TextRequest<'_> {
             None => reply_noreply(BAD_FORMAT, noreply),
         },
         b"version" => TextRequest::Version,
+        b"refresh_certs" => TextRequest::RefreshCerts,
         b"quit" => TextRequest::Quit,
         b"stats" => TextRequest::Stats { tokens: t },
         b"shutdown" => TextRequest::Admin(admin::shutdown(&t)),

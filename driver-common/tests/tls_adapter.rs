@@ -1,0 +1,188 @@
+//! The TLS adapter between socket bytes and a real `keel_core::Server`, without sockets: garbage
+//! and truncated TLS records never panic and never reach the core as requests; a connection fed
+//! garbage is closed (and counted as a handshake error) while a plaintext connection of the same
+//! server goes on unharmed; a connection stalled mid-handshake is closed by the read timeout.
+
+use std::sync::{Arc, OnceLock};
+
+use keel_core::{
+    Cache, CacheConfig, CloseReason, Config, ConnId, Output, Server, StatSink, Timestamp,
+    TlsControl,
+};
+use keel_driver_common::{Security, TlsConn, TlsContext};
+use keel_transport::TlsSettings;
+use proptest::prelude::*;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
+
+const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
+
+/// One context for every case: a self-signed certificate made now, in a temporary directory.
+fn context() -> Arc<TlsContext> {
+    static CONTEXT: OnceLock<Arc<TlsContext>> = OnceLock::new();
+    Arc::clone(CONTEXT.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("keel-tls-adapter-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(dir.join("cert.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), made.key_pair.serialize_pem()).unwrap();
+        let settings = TlsSettings {
+            chain_cert: Some(dir.join("cert.pem")),
+            key: Some(dir.join("key.pem")),
+            ..TlsSettings::default()
+        };
+        Arc::new(TlsContext::load(settings, false, T0).unwrap())
+    }))
+}
+
+/// A real client's first flight: a ClientHello.
+fn client_hello() -> Vec<u8> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut client = ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    hello
+}
+
+struct Setup {
+    server: Server<Cache>,
+    plain: ConnId,
+    tls_id: ConnId,
+    tls: TlsConn,
+}
+
+fn setup() -> Setup {
+    let config = Config {
+        read_timeout: Some(std::time::Duration::from_secs(30)),
+        ..Config::default()
+    };
+    let mut server = Server::new(config, Cache::new(CacheConfig::default()), T0);
+    let plain = server.accept(T0).unwrap();
+    let tls_id = server.accept(T0).unwrap();
+    let tls = TlsConn::start(&context(), Security::Tls, &mut server, tls_id, T0).unwrap();
+    Setup {
+        server,
+        plain,
+        tls_id,
+        tls,
+    }
+}
+
+/// Every output of the server: the close reason of `id`, if it was closed.
+fn closed(server: &mut Server<Cache>, id: ConnId) -> Option<CloseReason> {
+    let mut reason = None;
+    while let Some(output) = server.poll_output() {
+        if let Output::Close(closed, why) = output {
+            if closed == id {
+                reason = Some(why);
+            }
+        }
+    }
+    reason
+}
+
+fn handshake_errors() -> u64 {
+    struct Find(Option<u64>);
+    impl StatSink for Find {
+        fn stat(&mut self, name: &str, value: &dyn std::fmt::Display) {
+            if name == "ssl_handshake_errors" {
+                self.0 = value.to_string().parse().ok();
+            }
+        }
+    }
+    let mut find = Find(None);
+    context().write_stats(T0, &mut find);
+    find.0.unwrap()
+}
+
+/// The plaintext connection of the same server still answers.
+fn plaintext_answers(server: &mut Server<Cache>, plain: ConnId) {
+    server.handle_input(plain, T0, b"version\r\n");
+    assert_eq!(server.outbound(plain), b"VERSION 1.6.18\r\n");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Bytes that cannot start a TLS record (content types 20 to 23) close the connection at once.
+    #[test]
+    fn garbage_closes_only_its_connection(
+        first in any::<u8>().prop_filter("not a record type", |b| !(0x14..=0x17).contains(b)),
+        rest in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..6),
+    ) {
+        let mut s = setup();
+        let before = handshake_errors();
+        let (mut plain, mut wire) = (Vec::new(), Vec::new());
+        s.tls.receive(&mut s.server, s.tls_id, T0, &[first], &mut plain, &mut wire);
+        for chunk in &rest {
+            s.tls.receive(&mut s.server, s.tls_id, T0, chunk, &mut plain, &mut wire);
+            s.tls.transmit(&mut s.server, s.tls_id, T0, &mut wire);
+        }
+        prop_assert!(plain.is_empty());
+        prop_assert_eq!(closed(&mut s.server, s.tls_id), Some(CloseReason::IoError));
+        prop_assert!(handshake_errors() > before);
+        plaintext_answers(&mut s.server, s.plain);
+    }
+
+    /// A real ClientHello cut anywhere, or followed by garbage: no panic, no plaintext reaches the
+    /// core, and a connection left mid-handshake is closed by the read timeout.
+    #[test]
+    fn truncated_and_corrupted_hellos_are_harmless(
+        cut in 0usize..2000,
+        tail in proptest::collection::vec(any::<u8>(), 0..64),
+        split in 1usize..50,
+    ) {
+        let hello = client_hello();
+        let mut bytes = hello[..cut.min(hello.len() - 1)].to_vec();
+        bytes.extend_from_slice(&tail);
+        let mut s = setup();
+        let (mut plain, mut wire) = (Vec::new(), Vec::new());
+        for chunk in bytes.chunks(split) {
+            s.tls.receive(&mut s.server, s.tls_id, T0, chunk, &mut plain, &mut wire);
+            prop_assert!(plain.is_empty());
+            s.tls.transmit(&mut s.server, s.tls_id, T0, &mut wire);
+        }
+        let reason = closed(&mut s.server, s.tls_id).or_else(|| {
+            s.server.handle_timeout(T0.saturating_add_secs(30));
+            closed(&mut s.server, s.tls_id)
+        });
+        prop_assert!(
+            matches!(reason, Some(CloseReason::IoError | CloseReason::ReadTimeout)),
+            "{:?}", reason
+        );
+        plaintext_answers(&mut s.server, s.plain);
+    }
+}
+
+/// A whole ClientHello gets the server's flight back and leaves the connection open until the
+/// read timeout (the client never finishes).
+#[test]
+fn a_whole_hello_is_answered_then_timed_out() {
+    let mut s = setup();
+    let (mut plain, mut wire) = (Vec::new(), Vec::new());
+    s.tls.receive(
+        &mut s.server,
+        s.tls_id,
+        T0,
+        &client_hello(),
+        &mut plain,
+        &mut wire,
+    );
+    let sent = s.tls.transmit(&mut s.server, s.tls_id, T0, &mut wire);
+    assert!(sent.wrote && !sent.blocked);
+    assert_eq!(wire[0], 0x16, "a handshake record");
+    assert_eq!(closed(&mut s.server, s.tls_id), None);
+    s.server.handle_timeout(T0.saturating_add_secs(29));
+    assert_eq!(closed(&mut s.server, s.tls_id), None);
+    s.server.handle_timeout(T0.saturating_add_secs(30));
+    assert_eq!(
+        closed(&mut s.server, s.tls_id),
+        Some(CloseReason::ReadTimeout)
+    );
+}
