@@ -6,11 +6,13 @@ mod expiry;
 mod meta;
 mod shared;
 mod stats;
+mod warm;
 
 pub use counter::parse_counter;
 pub use expiry::{RELATIVE_EXPTIME_MAX, absolute_exptime};
 pub use shared::SharedCache;
 pub use stats::CacheStats;
+pub use warm::WarmStart;
 
 use crate::protocol::{Command, CounterMode, Status, StoreMode};
 use crate::service::{Outcome, Service, StatGroup, StatSink};
@@ -66,6 +68,8 @@ pub struct Cache {
     stats: CacheStats,
     /// Reused for APPEND/PREPEND and counters, so those do not allocate once warm.
     scratch: Vec<u8>,
+    /// Over a memory region: what the start restored.
+    warm: Option<WarmStart>,
 }
 
 impl Cache {
@@ -97,6 +101,7 @@ impl Cache {
             pending_flush: None,
             stats: CacheStats::default(),
             scratch: Vec::new(),
+            warm: None,
         }
     }
 
@@ -168,6 +173,7 @@ impl Cache {
         if self.pending_flush.is_some_and(|at| now_secs >= at) {
             self.pending_flush = None;
             self.store.set_flush_threshold(self.next_cas - 1);
+            self.store.persist_pending_flush(None);
         }
     }
 
@@ -193,11 +199,13 @@ impl Cache {
         if delay == 0 {
             self.pending_flush = None;
             self.store.set_flush_threshold(self.next_cas - 1);
+            self.store.persist_pending_flush(None);
         } else {
             // memcached's oldest_live = realtime(delay) - 1: the flush covers the second before
             // the deadline.
             let at = absolute_exptime(delay, now_secs).saturating_sub(1);
             self.pending_flush = Some(at);
+            self.store.persist_pending_flush(Some(at));
             self.catch_up(now_secs);
         }
         Outcome::Done { cas: 0 }
@@ -732,6 +740,7 @@ impl Service for Cache {
 
     fn stats(&self, group: StatGroup, _now: Timestamp, sink: &mut dyn StatSink) {
         write_stats(group, &self.config, &self.stats, &self.store.stats(), sink);
+        warm::write_stats(group, self.warm.as_ref(), sink);
     }
 
     fn reset_stats(&mut self) {

@@ -12,6 +12,8 @@
 //! - `index`: an open-addressing table of those `u32`s, keyed by the key inside each item.
 //! - `memory`: slab chunks and large boxes behind one location-addressed view.
 //! - `alloc`: where a new item's memory comes from, and who gets evicted for it.
+//! - `region`: a caller's memory region (a mapped file) that slab pages live in, to survive a
+//!   restart; `restore`: rebuilding a store from one.
 //!
 //! Memory accounting: `memory_used` counts slab pages (whole, used or not) and the boxes of
 //! large items, and never exceeds `memory_limit`. The index (4 bytes per slot, at most 80%
@@ -24,6 +26,8 @@ mod item;
 mod large;
 mod loc;
 mod memory;
+mod region;
+mod restore;
 mod slab;
 #[cfg(test)]
 mod tests;
@@ -31,6 +35,8 @@ mod tests;
 use std::fmt;
 
 pub use budget::SharedBudget;
+pub use region::{ColdStart, FORMAT_VERSION, Layout, Region, RegionSizeError};
+pub use restore::Restored;
 
 use budget::Budget;
 use index::Index;
@@ -175,6 +181,8 @@ pub struct Store {
     evictions_enabled: bool,
     /// None until the first flush, so that no cas value is dead before one.
     flush_threshold: Option<u64>,
+    /// In a memory region: where the flush threshold and a pending flush are kept.
+    control: Option<region::Control>,
     curr_items: u64,
     total_items: u64,
     bytes: u64,
@@ -222,6 +230,7 @@ impl Store {
             item_size_max: config.item_size_max,
             evictions_enabled: config.evictions_enabled,
             flush_threshold: None,
+            control: None,
             curr_items: 0,
             total_items: 0,
             bytes: 0,
@@ -401,10 +410,18 @@ impl Store {
             return Err(StoreError::OutOfMemory);
         }
         let live = self.liveness(now);
+        let persistent = self.mem.persistent();
         // The old item goes first so that its memory is the first candidate for the new one; in
-        // the same chunk class the new item simply takes over its chunk and index slot.
+        // the same chunk class the new item simply takes over its chunk and index slot. Not in a
+        // region: there the old item stays until the new one is whole, so that a crash in between
+        // leaves one of them.
         let mut reuse = None;
-        if let Some((slot, raw)) = self.index.find(key, &self.mem) {
+        let old = if persistent {
+            None
+        } else {
+            self.index.find(key, &self.mem)
+        };
+        if let Some((slot, raw)) = old {
             if let Some(death) = live.death(self.mem.bytes(raw)) {
                 self.count_dead(death, raw);
             }
@@ -425,7 +442,17 @@ impl Store {
                 self.mem.insert_large(data)
             }
         };
-        item::write(self.mem.bytes_mut(raw), key, meta, value, now);
+        item::write(self.mem.bytes_mut(raw), key, meta, value, now, persistent);
+        if persistent {
+            // Found again: making room may have evicted it.
+            if let Some((slot, old)) = self.index.find(key, &self.mem) {
+                if let Some(death) = live.death(self.mem.bytes(old)) {
+                    self.count_dead(death, old);
+                }
+                self.unlink_at(slot, old);
+                self.mem.free(old);
+            }
+        }
         if reuse.is_none() {
             self.index.insert(raw, &self.mem);
             self.curr_items += 1;
@@ -445,6 +472,17 @@ impl Store {
     /// Items with cas <= threshold are dead from now on (lazy removal). Threshold only grows.
     pub fn set_flush_threshold(&mut self, cas: u64) {
         self.flush_threshold = Some(self.flush_threshold.map_or(cas, |t| t.max(cas)));
+        if let Some(control) = &mut self.control {
+            control.set_flush_threshold(self.flush_threshold);
+        }
+    }
+
+    /// Keeps a delayed flush's deadline (unix seconds) in the memory region, if any, so that it
+    /// survives a restart; `None` once it applied or was replaced by an immediate flush.
+    pub fn persist_pending_flush(&mut self, at: Option<u32>) {
+        if let Some(control) = &mut self.control {
+            control.set_pending_flush(at);
+        }
     }
 
     pub fn stats(&self) -> StoreStats {
