@@ -5,8 +5,8 @@
 use super::expiry::unix_secs;
 use super::{Cache, CacheConfig, SharedCache};
 use crate::service::{StatGroup, StatSink};
-use crate::sync::Arc;
 use crate::store::{Region, Restored, SharedBudget, Store};
+use crate::sync::Arc;
 use crate::time::Timestamp;
 
 /// How a cache over a memory region started.
@@ -36,13 +36,21 @@ impl Cache {
     /// # Panics
     /// If the region's layout has more than one shard (that is `SharedCache::from_region`'s).
     pub fn from_region(mut config: CacheConfig, region: Region, now: Timestamp) -> Cache {
-        assert_eq!(region.layout().shards, 1, "a plain cache over a sharded region");
+        assert_eq!(
+            region.layout().shards,
+            1,
+            "a plain cache over a sharded region"
+        );
         config.hash_seed = region.hash_seed();
         let warm = region.is_warm();
+        let page_size = region.layout().page_size;
         let mut memories = region.split();
         // One shard, asserted above.
-        let memory = memories.pop().expect("a region has a shard per layout shard");
-        let (store, restored) = Store::restore_own(config.store_config(), memory, unix_secs(now));
+        let memory = memories
+            .pop()
+            .expect("a region has a shard per layout shard");
+        let (store, restored) =
+            Store::restore_own(config.store_config(), page_size, memory, unix_secs(now));
         let mut cache = Cache::over(store, config, 1, 1);
         cache.resume(restored, warm);
         cache
@@ -94,7 +102,13 @@ impl SharedCache {
             .map(|(i, (store, restored))| {
                 total += restored.items;
                 let mut cache = Cache::over(store, config.clone(), i as u64 + 1, step);
-                cache.resume(Restored { max_cas, ..restored }, warm);
+                cache.resume(
+                    Restored {
+                        max_cas,
+                        ..restored
+                    },
+                    warm,
+                );
                 cache
             })
             .collect();

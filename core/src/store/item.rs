@@ -202,6 +202,13 @@ pub(crate) fn view(buf: &[u8]) -> ItemRef<'_> {
 pub(crate) fn write(buf: &mut [u8], key: &[u8], meta: ItemMeta, value: &[u8], now: u32, sum: bool) {
     buf[BITS_AT] = 0;
     super::region::order_stores();
+    #[cfg(test)]
+    let tear = tear::AT.take().map(|at| {
+        (
+            at,
+            buf[..stored_len(key.len(), value.len(), meta.flags)].to_vec(),
+        )
+    });
     buf[0..8].copy_from_slice(&meta.cas.to_le_bytes());
     write_u32(buf, 8, meta.exptime);
     // The caller rejected values over u32::MAX bytes (`Store::fits`).
@@ -223,8 +230,29 @@ pub(crate) fn write(buf: &mut [u8], key: &[u8], meta: ItemMeta, value: &[u8], no
         let s = item_sum(buf, at + value.len());
         buf[SUM_AT..SUM_AT + 2].copy_from_slice(&s.to_le_bytes());
     }
+    #[cfg(test)]
+    if let Some((at, before)) = tear {
+        // Only the first `at` bytes of the item were written when the "crash" came.
+        let at = at.min(before.len());
+        buf[at..before.len()].copy_from_slice(&before[at..]);
+        buf[BITS_AT] = 0;
+        panic!("{}", tear::MESSAGE);
+    }
     super::region::order_stores();
     buf[BITS_AT] = b;
+}
+
+/// A test hook: the next `write` stops after a number of bytes and panics, as a crash would cut
+/// it short, leaving the chunk as a restart would find it.
+#[cfg(test)]
+pub(crate) mod tear {
+    use std::cell::Cell;
+
+    pub(crate) const MESSAGE: &str = "torn write (test hook)";
+
+    thread_local! {
+        pub(crate) static AT: Cell<Option<usize>> = const { Cell::new(None) };
+    }
 }
 
 /// The checksum of an item whose stored bytes end at `end`: lengths, flags, key and value.

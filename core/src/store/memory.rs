@@ -44,6 +44,15 @@ impl Memory {
         }
     }
 
+    /// Every frame of the region, in use here or in the pool (a test's crash image).
+    #[cfg(test)]
+    pub(crate) fn for_each_frame(&self, visit: &mut dyn FnMut(&super::region::Frame)) {
+        self.slabs.for_each_frame(visit);
+        if let Some((pool, _)) = &self.frames {
+            pool.for_each(visit);
+        }
+    }
+
     /// Slab pages live in a region that outlives the process: writes must keep it restorable.
     #[inline]
     pub(crate) fn persistent(&self) -> bool {

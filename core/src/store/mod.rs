@@ -27,6 +27,8 @@ mod large;
 mod loc;
 mod memory;
 mod region;
+#[cfg(test)]
+mod region_tests;
 mod restore;
 mod slab;
 #[cfg(test)]

@@ -134,6 +134,9 @@ pub(crate) struct Frame {
     clean: bool,
     /// The shard the frame was handed to.
     shard: u16,
+    /// Its position among the region's frames.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) index: usize,
 }
 
 fn read_u32(buf: &[u8], at: usize) -> u32 {
@@ -201,6 +204,11 @@ impl FramePool {
         Some(frame)
     }
 
+    #[cfg(test)]
+    pub(crate) fn for_each(&self, visit: &mut dyn FnMut(&Frame)) {
+        self.lock().iter().for_each(visit);
+    }
+
     /// A frame back from a store, already vacated.
     pub(crate) fn give_back(&self, frame: Frame) {
         self.lock().push(frame);
@@ -262,7 +270,10 @@ impl std::fmt::Debug for Region {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Region")
             .field("layout", &self.layout)
-            .field("restored_pages", &self.pages.iter().map(Vec::len).sum::<usize>())
+            .field(
+                "restored_pages",
+                &self.pages.iter().map(Vec::len).sum::<usize>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -300,7 +311,10 @@ impl Region {
         }
         let (controls, rest) = rest.split_at_mut(layout.shards * CONTROL_LEN);
         let (tags, rest) = rest.split_at_mut(layout.frames_at() - HEADER_LEN - controls.len());
-        let mut controls: Vec<Control> = controls.chunks_exact_mut(CONTROL_LEN).map(Control).collect();
+        let mut controls: Vec<Control> = controls
+            .chunks_exact_mut(CONTROL_LEN)
+            .map(Control)
+            .collect();
         let mut region = Region {
             layout,
             hash_seed: seed,
@@ -312,13 +326,14 @@ impl Region {
         let frames = tags
             .chunks_exact_mut(TAG_LEN)
             .zip(rest.chunks_exact_mut(layout.page_size));
-        for (tag, data) in frames {
+        for (index, (tag, data)) in frames.enumerate() {
             let mut frame = Frame {
                 tag,
                 data,
                 // A new file is all zero; any other may hold old pages.
                 clean: fresh,
                 shard: 0,
+                index,
             };
             match verdict {
                 Ok(()) => match frame.restorable(layout.shards, layout.page_size) {
@@ -427,4 +442,25 @@ impl Region {
             })
             .collect()
     }
+}
+
+/// What a crash would leave of a region a store (alone on it) works in: the bytes a restart reads.
+#[cfg(test)]
+pub(crate) fn image(store: &super::Store, layout: &Layout, seed: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; layout.region_len()];
+    let (header, rest) = bytes.split_at_mut(HEADER_LEN);
+    Region::format_header(header, layout, seed);
+    header[..MAGIC.len()].copy_from_slice(&MAGIC);
+    if let Some(control) = &store.control {
+        rest[..CONTROL_LEN].copy_from_slice(control.0);
+    }
+    let tags_at = HEADER_LEN + layout.shards * CONTROL_LEN;
+    let mut put = |frame: &Frame| {
+        let at = tags_at + frame.index * TAG_LEN;
+        bytes[at..at + TAG_LEN].copy_from_slice(frame.tag);
+        let at = layout.frames_at() + frame.index * layout.page_size;
+        bytes[at..at + layout.page_size].copy_from_slice(frame.data);
+    };
+    store.mem.for_each_frame(&mut put);
+    bytes
 }

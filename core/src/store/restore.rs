@@ -25,11 +25,12 @@ impl Store {
     /// A store of its own over a region's one shard: see `restore`.
     pub(crate) fn restore_own(
         config: StoreConfig,
+        page_size: usize,
         memory: ShardMemory,
         now: u32,
     ) -> (Store, Restored) {
         let budget = config.own_budget();
-        Store::restore(config, budget, slab::PAGE_SIZE, memory, now, &|_| true)
+        Store::restore(config, budget, page_size, memory, now, &|_| true)
     }
 
     /// One shard of a shared cache over its share of a region: see `restore`.
@@ -41,7 +42,14 @@ impl Store {
         now: u32,
         belongs: &dyn Fn(&[u8]) -> bool,
     ) -> (Store, Restored) {
-        Store::restore(config, Budget::Shared(budget), page_size, memory, now, belongs)
+        Store::restore(
+            config,
+            Budget::Shared(budget),
+            page_size,
+            memory,
+            now,
+            belongs,
+        )
     }
 
     /// A store over its share of a memory region, with the items its pages still hold that are

@@ -12,8 +12,8 @@
 //! chunks without walking the whole list.
 
 use super::item;
-use super::region::Frame;
 use super::loc::{EMPTY, Loc, MAX_CHUNKS_PER_PAGE, MAX_PAGES};
+use super::region::Frame;
 
 /// The page size of a store of its own, and the largest any store uses. A shard of a shared cache
 /// uses smaller pages (`Slabs::with_page_size`): every class a shard stores in holds a page of its
@@ -192,6 +192,15 @@ impl Slabs {
             classes,
             in_use: 0,
             page_size,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_each_frame(&self, visit: &mut dyn FnMut(&Frame)) {
+        for page in self.pages.iter().flatten() {
+            if let PageMem::Frame(frame) = &page.data {
+                visit(frame);
+            }
         }
     }
 
@@ -480,7 +489,13 @@ impl Slabs {
                 Some((carving, next)) if carving == number => next,
                 _ => c.per_page,
             };
-            for (chunk, buf) in page.data.bytes().chunks_exact(c.size).take(carved).enumerate() {
+            for (chunk, buf) in page
+                .data
+                .bytes()
+                .chunks_exact(c.size)
+                .take(carved)
+                .enumerate()
+            {
                 if item::is_used(buf) {
                     assert!(
                         item::stored(buf) <= c.size,
