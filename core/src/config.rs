@@ -56,6 +56,8 @@ pub struct Config {
     /// `set <any> <flags> <exptime> <bytes>` with `user password` as its data. It makes every
     /// connection text, whatever `protocol` says. `None` leaves connections authenticated.
     pub text_auth: Option<SharedCredentials>,
+    /// memcached's `-e`, for `stats settings` (`memory_file`); the file itself is the embedder's.
+    pub memory_file: Option<String>,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             listen: "127.0.0.1".to_owned(),
             listen_backlog: 1024,
             text_auth: None,
+            memory_file: None,
         }
     }
 }

@@ -111,6 +111,11 @@ impl ServerStats {
             "read_timeout",
             &config.read_timeout.map_or(0, |t| t.as_secs()),
         );
+        // memcached prints C's "(null)" without -e.
+        sink.stat(
+            "memory_file",
+            &config.memory_file.as_deref().unwrap_or("(null)"),
+        );
     }
 }
 

@@ -50,7 +50,6 @@ impl Options {
             (self.unix_socket.is_some(), "-s (UNIX socket)"),
             (self.enable_ssl, "-Z (TLS)"),
             (tls_option, "-o ssl_* (TLS)"),
-            (self.memory_file.is_some(), "-e (restartable memory file)"),
         ];
         match refused.iter().find(|(given, _)| *given) {
             Some((_, what)) => Err(Error::NotSupported(what)),
@@ -134,7 +133,6 @@ mod tests {
             &["-s", "/tmp/m.sock"][..],
             &["-Z"],
             &["-o", "ssl_key=k.pem"],
-            &["-e", "/dev/shm/m"],
         ] {
             let e = check(args).unwrap_err();
             assert!(e.contains("not supported yet"), "{args:?}: {e}");

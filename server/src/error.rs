@@ -63,4 +63,8 @@ pub enum Error {
     AuthFileRead { path: PathBuf, source: io::Error },
     #[error("auth file {path}: {source}")]
     AuthFileFormat { path: PathBuf, source: PwdbError },
+    #[error("memory file {path}: {source}")]
+    MemoryFile { path: PathBuf, source: io::Error },
+    #[error("memory file {0} is in use by another keel")]
+    MemoryFileInUse(PathBuf),
 }

@@ -144,6 +144,11 @@ impl SharedCache {
         1 << count.ilog2()
     }
 
+    /// How the start over a memory region went; `None` without one.
+    pub fn warm_start(&self) -> Option<super::WarmStart> {
+        self.shared.warm
+    }
+
     pub fn shard_count(&self) -> usize {
         self.shared.shards.len()
     }

@@ -56,6 +56,11 @@ impl Cache {
         cache
     }
 
+    /// How the start over a memory region went; `None` without one.
+    pub fn warm_start(&self) -> Option<WarmStart> {
+        self.warm
+    }
+
     /// Continues from what a restore found.
     fn resume(&mut self, restored: Restored, warm: bool) {
         self.next_cas = next_cas_above(restored.max_cas, self.next_cas, self.cas_step);

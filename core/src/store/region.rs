@@ -361,6 +361,19 @@ impl Region {
         Ok((region, verdict))
     }
 
+    /// Bytes of a region's start that `inspect` needs.
+    pub const HEADER_LEN: usize = HEADER_LEN;
+
+    /// Whether a region starting with `header` (its first `HEADER_LEN` bytes, or fewer for a
+    /// short file) would be reattached with `layout`, and if not why: lets the embedder say why a
+    /// file of the wrong size starts cold (a changed setting, or a truncated file).
+    pub fn inspect(header: &[u8], layout: &Layout) -> Result<(), ColdStart> {
+        if header.len() < HEADER_LEN {
+            return Err(ColdStart::Foreign);
+        }
+        Region::check_header(&header[..HEADER_LEN], layout)
+    }
+
     fn check_header(header: &[u8], layout: &Layout) -> Result<(), ColdStart> {
         if header.iter().all(|&b| b == 0) {
             return Err(ColdStart::New);
