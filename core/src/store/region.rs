@@ -101,9 +101,9 @@ pub enum ColdStart {
     New,
     #[error("not a keel memory file (foreign or corrupted header)")]
     Foreign,
-    #[error("memory file format version {0}, this keel uses {FORMAT_VERSION}")]
+    #[error("format version {0}, this keel uses {FORMAT_VERSION}")]
     Version(u32),
-    #[error("memory file made with {what} {was}, now {now}")]
+    #[error("made with {what} {was}, now {now}")]
     Changed {
         what: &'static str,
         was: u64,
