@@ -79,6 +79,9 @@ impl Store {
         };
         store.control = Some(control);
         let live = store.liveness(now);
+        // First every page's chunks are checked, and the whole items kept aside, so that the
+        // index is sized once instead of doubling (and rehashing) its way up.
+        let mut found = Vec::new();
         for (class, frame) in pages {
             let data = PageMem::Frame(frame);
             let fits = store.mem.slabs.can_number_page()
@@ -97,11 +100,15 @@ impl Store {
                     && live.death(buf).is_none()
                     && belongs(item::key(buf));
                 if keep {
-                    store.adopt(raw, &mut restored);
+                    found.push(raw);
                 } else {
                     store.mem.slabs.push_free(raw);
                 }
             }
+        }
+        store.index.reserve(found.len(), &store.mem);
+        for raw in found {
+            store.adopt(raw, &mut restored);
         }
         store.total_items = store.curr_items;
         restored.items = store.curr_items;
@@ -113,16 +120,19 @@ impl Store {
         let buf = self.mem.bytes(raw);
         let cas = item::cas(buf);
         let size = item::accounted_size(buf) as u64;
-        if let Some((slot, other)) = self.index.find(item::key(buf), &self.mem) {
-            if item::cas(self.mem.bytes(other)) >= cas {
-                self.mem.slabs.push_free(raw);
-                return;
+        match self.index.insert_new(raw, &self.mem) {
+            None => self.curr_items += 1,
+            Some((slot, other)) => {
+                let other_buf = self.mem.bytes(other);
+                if item::cas(other_buf) >= cas {
+                    self.mem.slabs.push_free(raw);
+                    return;
+                }
+                self.bytes -= item::accounted_size(other_buf) as u64;
+                self.index.replace_at(slot, raw);
+                self.mem.free(other);
             }
-            self.unlink_at(slot, other);
-            self.mem.free(other);
         }
-        self.index.insert(raw, &self.mem);
-        self.curr_items += 1;
         self.bytes += size;
         restored.max_cas = restored.max_cas.max(cas);
     }
