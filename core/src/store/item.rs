@@ -257,17 +257,20 @@ pub(crate) mod tear {
 
 /// The checksum of an item whose stored bytes end at `end`: lengths, flags, key and value.
 fn item_sum(buf: &[u8], end: usize) -> u16 {
-    let mut lengths = [0u8; 5];
-    lengths.copy_from_slice(&buf[12..17]);
-    let h = checksum64(&buf[HEADER..end]) ^ checksum64(&lengths).rotate_left(17);
-    let h = h ^ (h >> 32);
+    let lengths = u64::from(read_u32(buf, 12)) | u64::from(buf[16]) << 32;
+    let h = hash_from(lengths, &buf[HEADER..end]);
     (h ^ (h >> 16)) as u16
 }
 
 /// A small, stable (it is part of the file format) hash: 8 bytes per multiply-and-mix step.
 pub(crate) fn checksum64(bytes: &[u8]) -> u64 {
+    hash_from(0, bytes)
+}
+
+/// `checksum64` of `bytes`, mixed with `seed` first.
+fn hash_from(seed: u64, bytes: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = (bytes.len() as u64).wrapping_mul(K);
+    let mut h = (seed ^ bytes.len() as u64).wrapping_mul(K);
     let mut words = bytes.chunks_exact(8);
     for w in &mut words {
         let mut b = [0u8; 8];

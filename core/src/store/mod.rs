@@ -445,23 +445,30 @@ impl Store {
             }
         };
         item::write(self.mem.bytes_mut(raw), key, meta, value, now, persistent);
-        if persistent {
-            // Found again: making room may have evicted it.
-            if let Some((slot, old)) = self.index.find(key, &self.mem) {
-                if let Some(death) = live.death(self.mem.bytes(old)) {
-                    self.count_dead(death, old);
-                }
-                self.unlink_at(slot, old);
-                self.mem.free(old);
-            }
-        }
-        if reuse.is_none() {
+        let linked = reuse.is_some() || (persistent && self.replace_old(key, raw, live));
+        if !linked {
             self.index.insert(raw, &self.mem);
             self.curr_items += 1;
         }
         self.total_items += 1;
         self.bytes += Self::item_size(key.len(), value.len(), meta.flags) as u64;
         Ok(ItemId(raw))
+    }
+
+    /// In a region, once the new item at `raw` is whole: it takes the old item's index slot (the
+    /// same key, so the same probe position) and the old item's memory is freed. Found again here,
+    /// since making room may have evicted it; false if there is none.
+    fn replace_old(&mut self, key: &[u8], raw: u32, live: Liveness) -> bool {
+        let Some((slot, old)) = self.index.find(key, &self.mem) else {
+            return false;
+        };
+        if let Some(death) = live.death(self.mem.bytes(old)) {
+            self.count_dead(death, old);
+        }
+        self.bytes -= item::accounted_size(self.mem.bytes(old)) as u64;
+        self.index.replace_at(slot, raw);
+        self.mem.free(old);
+        true
     }
 
     /// Deletes the item behind `id`.
