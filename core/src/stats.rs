@@ -279,6 +279,7 @@ mod tests {
                 "item_size_max 1048576",
                 "flush_enabled yes",
                 "idle_timeout 300",
+                "memory_file (null)",
                 "read_timeout 30",
             ]
         );
