@@ -107,8 +107,14 @@ impl Store {
             }
         }
         store.index.reserve(found.len(), &store.mem);
-        for raw in found {
-            store.adopt(raw, &mut restored);
+        for batch in found.chunks(16) {
+            let touched = batch.iter().fold(0, |acc, &raw| {
+                acc ^ store.index.warm_home(item::key(store.mem.bytes(raw)))
+            });
+            std::hint::black_box(touched);
+            for &raw in batch {
+                store.adopt(raw, &mut restored);
+            }
         }
         store.total_items = store.curr_items;
         restored.items = store.curr_items;
