@@ -191,6 +191,14 @@ impl SharedCache {
         );
     }
 
+    /// The bytes of the region under this cache, as a crash would leave them (tests).
+    #[cfg(test)]
+    pub(crate) fn region_image(&self, layout: &crate::store::Layout) -> Vec<u8> {
+        let guards: Vec<_> = self.shared.shards.iter().map(|s| lock(&s.cache)).collect();
+        let stores: Vec<&Store> = guards.iter().map(|g| &g.store).collect();
+        crate::store::image(&stores, layout, self.shared.config.hash_seed)
+    }
+
     fn sums(&self) -> (CacheStats, StoreStats) {
         let mut stats = CacheStats::default();
         let mut store = StoreStats::default();

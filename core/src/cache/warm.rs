@@ -135,7 +135,115 @@ pub(super) fn write_stats(group: StatGroup, warm: Option<&WarmStart>, sink: &mut
 
 #[cfg(test)]
 mod tests {
-    use super::next_cas_above;
+    use super::*;
+    use crate::protocol::{Command, Status, StoreMode};
+    use crate::service::{Outcome, Service};
+    use crate::store::Layout;
+
+    fn set(cache: &mut SharedCache, key: &[u8], value: &[u8], now: Timestamp) -> u64 {
+        let command = Command::Store {
+            mode: StoreMode::Set,
+            key,
+            flags: 3,
+            exptime: 0,
+            cas: 0,
+            value,
+            quiet: false,
+        };
+        match cache.execute(&command, now) {
+            Outcome::Done { cas } => cas,
+            other => panic!("set: {other:?}"),
+        }
+    }
+
+    fn get(cache: &mut SharedCache, key: &[u8], now: Timestamp) -> Option<(Vec<u8>, u64)> {
+        let command = Command::Get {
+            key,
+            quiet: false,
+            with_key: false,
+        };
+        match cache.execute(&command, now) {
+            Outcome::Value { value, cas, flags } => {
+                assert_eq!(flags, 3);
+                Some((value.to_vec(), cas))
+            }
+            Outcome::Failed(Status::KeyNotFound) => None,
+            other => panic!("get: {other:?}"),
+        }
+    }
+
+    /// A region of `layout`, leaked (a region is `'static`), holding `bytes` or zeros.
+    fn region(layout: Layout, bytes: Option<Vec<u8>>, seed: u64) -> Region {
+        let bytes = bytes.unwrap_or_else(|| vec![0; layout.region_len()]);
+        let memory: &'static mut [u8] = Box::leak(bytes.into_boxed_slice());
+        Region::open(memory, layout, seed)
+            .expect("sized by the layout")
+            .0
+    }
+
+    #[test]
+    fn a_shared_cache_comes_back_whole_in_its_shards() {
+        let config = CacheConfig {
+            memory_limit: 16 << 20,
+            ..CacheConfig::default()
+        };
+        let layout = Layout::new(config.memory_limit, config.item_size_max, 4);
+        let now = Timestamp::from_secs(1_700_000_000);
+        let mut cache = SharedCache::from_region(config.clone(), region(layout, None, 7), now);
+        assert_eq!(cache.shard_count(), 4);
+        assert_eq!(
+            cache.warm_start(),
+            Some(WarmStart {
+                warm: false,
+                restored_items: 0
+            })
+        );
+        let mut max = 0;
+        for i in 0..3000u32 {
+            let value = format!("value-{i}-{}", "x".repeat((i % 3 * 100) as usize));
+            max = max.max(set(
+                &mut cache,
+                format!("k{i}").as_bytes(),
+                value.as_bytes(),
+                now,
+            ));
+        }
+        for i in (0..3000u32).step_by(7) {
+            let key = format!("k{i}");
+            let command = Command::Delete {
+                key: key.as_bytes(),
+                cas: 0,
+                quiet: false,
+            };
+            assert!(matches!(cache.execute(&command, now), Outcome::Done { .. }));
+        }
+        assert_eq!(cache.store_stats().evictions, 0, "sized to evict nothing");
+        let before: Vec<_> = (0..3000u32)
+            .map(|i| get(&mut cache, format!("k{i}").as_bytes(), now))
+            .collect();
+        let bytes = cache.region_image(&layout);
+
+        // Another seed is offered; the region keeps the one its keys were routed with.
+        let mut again = SharedCache::from_region(config, region(layout, Some(bytes), 99), now);
+        let kept = 3000 - 3000u64.div_ceil(7);
+        assert_eq!(
+            again.warm_start(),
+            Some(WarmStart {
+                warm: true,
+                restored_items: kept
+            })
+        );
+        again.check_invariants();
+        for (i, want) in before.iter().enumerate() {
+            assert_eq!(
+                &get(&mut again, format!("k{i}").as_bytes(), now),
+                want,
+                "k{i}"
+            );
+        }
+        let fresh = set(&mut again, b"fresh", b"v", now);
+        assert!(fresh > max, "new CAS {fresh} above the restored {max}");
+    }
 
     #[test]
     fn cas_continues_above_the_maximum_in_the_shards_residue() {

@@ -44,12 +44,12 @@ impl Memory {
         }
     }
 
-    /// Every frame of the region, in use here or in the pool (a test's crash image).
+    /// Every frame in use here, and with `pool` those in the region's pool (a test's crash image).
     #[cfg(test)]
-    pub(crate) fn for_each_frame(&self, visit: &mut dyn FnMut(&super::region::Frame)) {
+    pub(crate) fn for_each_frame(&self, pool: bool, visit: &mut dyn FnMut(&super::region::Frame)) {
         self.slabs.for_each_frame(visit);
-        if let Some((pool, _)) = &self.frames {
-            pool.for_each(visit);
+        if let (true, Some((frames, _))) = (pool, &self.frames) {
+            frames.for_each(visit);
         }
     }
 

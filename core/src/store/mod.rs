@@ -37,6 +37,8 @@ mod tests;
 use std::fmt;
 
 pub use budget::SharedBudget;
+#[cfg(test)]
+pub(crate) use region::image;
 pub use region::{ColdStart, FORMAT_VERSION, Layout, Region, RegionSizeError};
 pub use restore::Restored;
 

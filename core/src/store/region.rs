@@ -457,15 +457,18 @@ impl Region {
     }
 }
 
-/// What a crash would leave of a region a store (alone on it) works in: the bytes a restart reads.
+/// What a crash would leave of a region the stores (one per shard, in shard order) work in: the
+/// bytes a restart reads.
 #[cfg(test)]
-pub(crate) fn image(store: &super::Store, layout: &Layout, seed: u64) -> Vec<u8> {
+pub(crate) fn image(stores: &[&super::Store], layout: &Layout, seed: u64) -> Vec<u8> {
     let mut bytes = vec![0u8; layout.region_len()];
     let (header, rest) = bytes.split_at_mut(HEADER_LEN);
     Region::format_header(header, layout, seed);
     header[..MAGIC.len()].copy_from_slice(&MAGIC);
-    if let Some(control) = &store.control {
-        rest[..CONTROL_LEN].copy_from_slice(control.0);
+    for (i, store) in stores.iter().enumerate() {
+        if let Some(control) = &store.control {
+            rest[i * CONTROL_LEN..(i + 1) * CONTROL_LEN].copy_from_slice(control.0);
+        }
     }
     let tags_at = HEADER_LEN + layout.shards * CONTROL_LEN;
     let mut put = |frame: &Frame| {
@@ -474,6 +477,9 @@ pub(crate) fn image(store: &super::Store, layout: &Layout, seed: u64) -> Vec<u8>
         let at = layout.frames_at() + frame.index * layout.page_size;
         bytes[at..at + layout.page_size].copy_from_slice(frame.data);
     };
-    store.mem.for_each_frame(&mut put);
+    for (i, store) in stores.iter().enumerate() {
+        // The pool is shared: visited once.
+        store.mem.for_each_frame(i == 0, &mut put);
+    }
     bytes
 }

@@ -202,7 +202,7 @@ fn run(ops: &[Op], tear: Option<(u8, usize, usize)>) {
             }
             Op::Tick(secs) => now += secs,
             Op::Crash => {
-                let (mut rebuilt, restored, warm) = open(image(&store, &layout(), SEED), now);
+                let (mut rebuilt, restored, warm) = open(image(&[&store], &layout(), SEED), now);
                 assert!(warm, "a copy of a running store's region is reattached");
                 assert!(restored.max_cas <= cas);
                 check(&mut rebuilt, &model, now, None);
@@ -228,7 +228,7 @@ fn run(ops: &[Op], tear: Option<(u8, usize, usize)>) {
         item::tear::AT.set(None);
         assert!(result.is_err(), "the tear hook cuts the write short");
         order_stores();
-        let (mut rebuilt, _, _) = open(image(&store, &layout(), SEED), now);
+        let (mut rebuilt, _, _) = open(image(&[&store], &layout(), SEED), now);
         check(&mut rebuilt, &model, now, Some((&key(k), &new)));
     }
 }
@@ -278,7 +278,7 @@ fn written() -> (Store, Vec<u8>) {
         let stored = store.insert(&key(k), meta, &value(meta.cas, 40), START);
         assert!(stored.is_ok());
     }
-    let bytes = image(&store, &layout(), SEED);
+    let bytes = image(&[&store], &layout(), SEED);
     (store, bytes)
 }
 
