@@ -87,6 +87,8 @@ pub struct Config {
     /// The TLS layer in front of the core (memcached `-Z`): its `stats` lines and
     /// `refresh_certs`. `None`: TLS is off.
     pub tls: Option<TlsHook>,
+    /// memcached's `-e`, for `stats settings` (`memory_file`); the file itself is the embedder's.
+    pub memory_file: Option<String>,
 }
 
 impl Default for Config {
@@ -112,6 +114,7 @@ impl Default for Config {
             process_usage: None,
             dump_enabled: true,
             tls: None,
+            memory_file: None,
         }
     }
 }

@@ -183,6 +183,11 @@ impl ServerStats {
             "read_timeout",
             &config.read_timeout.map_or(0, |t| t.as_secs()),
         );
+        // memcached prints C's "(null)" without -e.
+        sink.stat(
+            "memory_file",
+            &config.memory_file.as_deref().unwrap_or("(null)"),
+        );
         match &config.tls {
             Some(tls) => tls.0.write_settings(sink),
             None => crate::tls::write_disabled_settings(sink),
@@ -253,6 +258,7 @@ mod tests {
                 "ssl_session_cache no",
                 "ssl_kernel_tls no",
                 "ssl_min_version tlsv1.2",
+                "memory_file (null)",
                 "read_timeout 30",
             ]
         );

@@ -25,7 +25,6 @@ impl Options {
         if self.udp_port != 0 {
             return Err(Error::Udp(self.udp_port));
         }
-        self.unsupported()?;
         self.listen_specs()?;
         let tls = self.tls_settings()?;
         if self.enable_ssl {
@@ -37,15 +36,6 @@ impl Options {
     /// The `-l` addresses, in order (at least one).
     pub(crate) fn listen_specs(&self) -> Result<Vec<ListenSpec>, Error> {
         listen::parse(&self.listen, self.port).map_err(Error::Listen)
-    }
-
-    /// Flags that name a feature other work will bring: parsed now, refused until then.
-    fn unsupported(&self) -> Result<(), Error> {
-        let refused = [(self.memory_file.is_some(), "-e (restartable memory file)")];
-        match refused.iter().find(|(given, _)| *given) {
-            Some((_, what)) => Err(Error::NotSupported(what)),
-            None => Ok(()),
-        }
     }
 
     /// Every `-o` item, in order.
@@ -112,12 +102,11 @@ mod tests {
     }
 
     #[test]
-    fn udp_and_unsupported_features_are_refused() {
+    fn udp_is_refused_and_the_other_features_accepted() {
         assert!(check(&["-U", "0"]).is_ok());
         let udp = check(&["-U", "11211"]).unwrap_err();
         assert!(udp.contains("UDP") && udp.contains("11211"), "{udp}");
-        let e = check(&["-e", "/dev/shm/m"]).unwrap_err();
-        assert!(e.contains("not supported yet"), "{e}");
+        assert!(check(&["-e", "/dev/shm/m"]).is_ok());
         assert_eq!(
             check(&["-Z"]).unwrap_err(),
             "TLS needs a certificate and a key: -o ssl_chain_cert=PATH,ssl_key=PATH"

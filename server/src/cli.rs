@@ -120,7 +120,7 @@ pub struct Options {
     /// Text-protocol authentication file (not supported yet: refused at startup)
     #[arg(short = 'Y', long, value_name = "FILE")]
     pub auth_file: Option<PathBuf>,
-    /// Restartable cache in a memory-mapped file (not supported yet: refused at startup)
+    /// Restartable cache: item memory in this file (use tmpfs, e.g. /dev/shm), survives restarts
     #[arg(short = 'e', long, value_name = "FILE")]
     pub memory_file: Option<PathBuf>,
     /// Enable TLS on every TCP listener without a notls: prefix (-o ssl_chain_cert=,ssl_key=)

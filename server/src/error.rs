@@ -48,8 +48,6 @@ pub enum Error {
     // keel's own refusals.
     #[error("UDP is not supported: -U {0} (keel serves TCP only; -U 0 is the default)")]
     Udp(u16),
-    #[error("{0} is not supported yet")]
-    NotSupported(&'static str),
     #[error("{0}")]
     Listen(String),
     #[error("{0}")]
@@ -68,4 +66,8 @@ pub enum Error {
     AuthFileRead { path: PathBuf, source: io::Error },
     #[error("auth file {path}: {source}")]
     AuthFileFormat { path: PathBuf, source: PwdbError },
+    #[error("memory file {path}: {source}")]
+    MemoryFile { path: PathBuf, source: io::Error },
+    #[error("memory file {0} is in use by another keel")]
+    MemoryFileInUse(PathBuf),
 }

@@ -21,6 +21,7 @@ mod identity;
 mod limits;
 mod listen;
 mod logging;
+mod memory_file;
 mod program;
 mod runner;
 mod settings;

@@ -20,7 +20,9 @@ use crate::clock::WallClock;
 use crate::entropy::hash_seed;
 use crate::error::Error;
 use crate::worker::{Worker, WorkerHandle};
-use crate::{limits, signals};
+use crate::{limits, memory_file, signals};
+use keel_core::cache::WarmStart;
+use keel_core::store::Layout;
 
 /// How long shutdown keeps flushing pending output before dropping what is left.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -99,15 +101,48 @@ fn run_group(
     limits::ensure_nofile(u64::from(options.conn_limit) + limits::HEADROOM);
     let cache = options.cache_config(seed);
     let threads = options.threads;
+    let shards = if threads == 1 {
+        1
+    } else {
+        SharedCache::shards_for(threads, cache.memory_limit)
+    };
+    // Held (and the file locked) until the server stops.
+    let mut _memory_file = None;
+    let region = match &options.memory_file {
+        Some(path) => {
+            config.memory_file = Some(path.display().to_string());
+            let layout = Layout::new(cache.memory_limit, cache.item_size_max, shards);
+            let (region, file) = memory_file::open(path, layout, seed)?;
+            _memory_file = Some(file);
+            Some(region)
+        }
+        None => None,
+    };
+    let now = WallClock::start().now();
     if threads == 1 {
         // One loop alone: the plain cache, with no locking at all.
-        return serve(options, &listeners, config, vec![Cache::new(cache)], ready);
+        let cache = match region {
+            Some(region) => Cache::from_region(cache, region, now),
+            None => Cache::new(cache),
+        };
+        log_restored(cache.warm_start());
+        return serve(options, &listeners, config, vec![cache], ready);
     }
-    let shards = SharedCache::shards_for(threads, cache.memory_limit);
-    let shared = SharedCache::new(cache, shards);
+    let shared = match region {
+        Some(region) => SharedCache::from_region(cache, region, now),
+        None => SharedCache::new(cache, shards),
+    };
+    log_restored(shared.warm_start());
     tracing::debug!(threads, shards, "shared cache");
     let services = (0..threads).map(|_| shared.clone()).collect();
     serve(options, &listeners, config, services, ready)
+}
+
+/// One log line with what a cache over a memory file restored.
+fn log_restored(warm: Option<WarmStart>) {
+    if let Some(warm) = warm.filter(|w| w.warm) {
+        tracing::info!("memory file: {} items restored", warm.restored_items);
+    }
 }
 
 /// Runs one worker per service, the first owning every listener; returns once all have stopped,

@@ -1,4 +1,5 @@
-//! SIGINT and SIGTERM request a graceful shutdown. The handler does only async-signal-safe work:
+//! SIGINT, SIGTERM and SIGUSR1 (memcached's signal for a graceful restart with `-e`) request a
+//! graceful shutdown. The handler does only async-signal-safe work:
 //! it loads the installed `ShutdownHandle` and triggers it (an atomic store and one write).
 //!
 //! SIGHUP reloads what can be reloaded (memcached: the `-Y` file) instead of killing the process.
@@ -49,8 +50,8 @@ fn run_reloads() {
     }
 }
 
-/// Routes SIGINT and SIGTERM to `handle`; SIGHUP is ignored unless a reload is registered. Once
-/// per process: a later call keeps the first handle.
+/// Routes SIGINT, SIGTERM and SIGUSR1 (memcached's graceful stop for `-e`) to `handle`; SIGHUP is
+/// ignored unless a reload is registered. Once per process: a later call keeps the first handle.
 pub(crate) fn install(handle: ShutdownHandle) -> io::Result<()> {
     let _ = HANDLE.set(handle);
     // SAFETY: an all-zero sigaction is a valid value (no flags, empty mask) that is filled in below.
@@ -59,7 +60,7 @@ pub(crate) fn install(handle: ShutdownHandle) -> io::Result<()> {
     action.sa_flags = libc::SA_RESTART;
     // SAFETY: `action.sa_mask` is a valid sigset_t owned by this frame.
     unsafe { libc::sigemptyset(&mut action.sa_mask) };
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
         // SAFETY: `action` is fully initialised and its handler is async-signal-safe; the old
         // action is not asked for (null).
         if unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) } != 0 {

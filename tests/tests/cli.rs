@@ -185,8 +185,8 @@ fn keel_refusals_are_one_line() {
             "cannot read auth file /nonexistent/keel-auth",
         ),
         (
-            &["-e", "/dev/shm/keel"],
-            "-e (restartable memory file) is not supported yet",
+            &["-e", "/nonexistent/keel.mem"],
+            "memory file /nonexistent/keel.mem: No such file or directory",
         ),
         (
             &["-l", "proto[ascii]:127.0.0.1"],

@@ -7,11 +7,13 @@ mod expiry;
 mod meta;
 mod shared;
 mod stats;
+mod warm;
 
 pub use counter::parse_counter;
 pub use expiry::{RELATIVE_EXPTIME_MAX, absolute_exptime};
 pub use shared::SharedCache;
 pub use stats::{CacheStats, ClassCommands};
+pub use warm::WarmStart;
 
 use crate::protocol::{Command, CounterMode, Status, StoreMode};
 use crate::service::{KeyEntry, Outcome, Service, StatGroup, StatSink};
@@ -72,6 +74,8 @@ pub struct Cache {
     class_cmds: Box<ClassCommandTable>,
     /// Reused for APPEND/PREPEND and counters, so those do not allocate once warm.
     scratch: Vec<u8>,
+    /// Over a memory region: what the start restored.
+    warm: Option<WarmStart>,
 }
 
 impl Cache {
@@ -104,6 +108,7 @@ impl Cache {
             stats: CacheStats::default(),
             class_cmds: Box::new([ClassCommands::default(); crate::store::MAX_CLASS_IDS as usize]),
             scratch: Vec::new(),
+            warm: None,
         }
     }
 
@@ -200,6 +205,7 @@ impl Cache {
         if self.pending_flush.is_some_and(|at| now_secs >= at) {
             self.pending_flush = None;
             self.store.set_flush_threshold(self.next_cas - 1);
+            self.store.persist_pending_flush(None);
         }
     }
 
@@ -225,11 +231,13 @@ impl Cache {
         if delay == 0 {
             self.pending_flush = None;
             self.store.set_flush_threshold(self.next_cas - 1);
+            self.store.persist_pending_flush(None);
         } else {
             // memcached's oldest_live = realtime(delay) - 1: the flush covers the second before
             // the deadline.
             let at = absolute_exptime(delay, now_secs).saturating_sub(1);
             self.pending_flush = Some(at);
+            self.store.persist_pending_flush(Some(at));
             self.catch_up(now_secs);
         }
         Outcome::Done { cas: 0 }
@@ -808,6 +816,7 @@ impl Service for Cache {
             class_cmds: &self.class_cmds,
         };
         view.write(group, || self.store.class_reports(unix_secs(now)), sink);
+        warm::write_stats(group, self.warm.as_ref(), sink);
     }
 
     fn reset_stats(&mut self) {

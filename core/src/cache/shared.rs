@@ -66,6 +66,8 @@ struct Shards {
     router: FixedState,
     budget: Arc<SharedBudget>,
     config: CacheConfig,
+    /// Over a memory region: what the start restored.
+    warm: Option<super::WarmStart>,
 }
 
 /// One shard on cache lines of its own, so locking it does not disturb its neighbours.
@@ -91,26 +93,48 @@ impl SharedCache {
         let count = shards.clamp(1, MAX_SHARDS).next_power_of_two();
         let budget = SharedBudget::new(config.memory_limit);
         let step = count as u64;
-        let shards = (0..count)
-            .map(|i| Shard {
-                cache: Mutex::new(Cache::shard(
-                    config.clone(),
-                    Arc::clone(&budget),
-                    i as u64 + 1,
-                    step,
-                )),
+        let caches = (0..count)
+            .map(|i| Cache::shard(config.clone(), Arc::clone(&budget), i as u64 + 1, step))
+            .collect();
+        SharedCache::over(config, caches, budget, None)
+    }
+
+    /// A shared cache over shards already built (by `new`, or restored from a region).
+    pub(super) fn over(
+        config: CacheConfig,
+        caches: Vec<Cache>,
+        budget: Arc<SharedBudget>,
+        warm: Option<super::WarmStart>,
+    ) -> SharedCache {
+        let count = caches.len();
+        let shards = caches
+            .into_iter()
+            .map(|cache| Shard {
+                cache: Mutex::new(cache),
             })
             .collect();
         SharedCache {
             shared: Arc::new(Shards {
                 shards,
                 mask: count - 1,
-                router: FixedState::with_seed(config.hash_seed ^ ROUTER_SEED_MIX),
+                router: SharedCache::router(config.hash_seed),
                 budget,
                 config,
+                warm,
             }),
             scratch: Vec::new(),
         }
+    }
+
+    /// The hash that picks a key's shard.
+    pub(super) fn router(hash_seed: u64) -> FixedState {
+        FixedState::with_seed(hash_seed ^ ROUTER_SEED_MIX)
+    }
+
+    /// The shard of `key` among `count` (a power of two).
+    pub(super) fn route(router: &FixedState, count: usize, key: &[u8]) -> usize {
+        // The high bits: the shards' own index uses the low ones of a differently seeded hash.
+        (router.hash_one(key) >> 32) as usize & (count - 1)
     }
 
     /// How many shards suit `workers` workers over `memory_limit` bytes: a few per worker, but
@@ -122,6 +146,11 @@ impl SharedCache {
         // The largest power of two not above `count`, so memory per shard never drops below the
         // floor by rounding up.
         1 << count.ilog2()
+    }
+
+    /// How the start over a memory region went; `None` without one.
+    pub fn warm_start(&self) -> Option<super::WarmStart> {
+        self.shared.warm
     }
 
     pub fn shard_count(&self) -> usize {
@@ -166,6 +195,14 @@ impl SharedCache {
         );
     }
 
+    /// The bytes of the region under this cache, as a crash would leave them (tests).
+    #[cfg(test)]
+    pub(crate) fn region_image(&self, layout: &crate::store::Layout) -> Vec<u8> {
+        let guards: Vec<_> = self.shared.shards.iter().map(|s| lock(&s.cache)).collect();
+        let stores: Vec<&Store> = guards.iter().map(|g| &g.store).collect();
+        crate::store::image(&stores, layout, self.shared.config.hash_seed)
+    }
+
     fn sums(&self) -> (CacheStats, StoreStats) {
         let mut stats = CacheStats::default();
         let mut store = StoreStats::default();
@@ -207,8 +244,7 @@ impl SharedCache {
 
 impl Shards {
     fn index_of(&self, key: &[u8]) -> usize {
-        // The high bits: the shards' own index uses the low ones of a differently seeded hash.
-        (self.router.hash_one(key) >> 32) as usize & self.mask
+        SharedCache::route(&self.router, self.mask + 1, key)
     }
 
     /// Before `cache` (shard `own`) stores the item of `command`: when it cannot make room on its
@@ -341,6 +377,7 @@ impl Service for SharedCache {
             class_cmds: &class_cmds,
         };
         view.write(group, || self.class_reports(now), sink);
+        super::warm::write_stats(group, self.shared.warm.as_ref(), sink);
     }
 
     fn reset_stats(&mut self) {

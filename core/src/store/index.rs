@@ -126,6 +126,48 @@ impl Index {
         }
     }
 
+    /// Grows the table (if need be) so that `more` entries can be added without growing again.
+    pub(crate) fn reserve(&mut self, more: usize, keys: &impl KeySource) {
+        while (self.len + more) * 5 > self.slots.len() * 4 {
+            self.grow(keys);
+        }
+    }
+
+    /// Adds `raw` under its key if no entry has that key (`None`); else leaves the table alone
+    /// and returns the slot and location holding the key. One hash and one probe for both.
+    pub(crate) fn insert_new(&mut self, raw: u32, keys: &impl KeySource) -> Option<(usize, u32)> {
+        if (self.len + 1) * 5 > self.slots.len() * 4 {
+            self.grow(keys);
+        }
+        let key = keys.key_at(raw);
+        let mask = self.mask();
+        let mut i = self.home(key);
+        loop {
+            let other = self.slots[i];
+            if other == EMPTY {
+                self.slots[i] = raw;
+                self.len += 1;
+                return None;
+            }
+            if same_key(keys.key_at(other), key) {
+                return Some((i, other));
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Reads the home slot of `key` and nothing else: a batch of these before a batch of inserts
+    /// lets their cache misses overlap instead of each insert waiting for its own.
+    pub(crate) fn warm_home(&self, key: &[u8]) -> u32 {
+        self.slots[self.home(key)]
+    }
+
+    /// Puts `raw` in `slot` in place of the entry with the same key.
+    pub(crate) fn replace_at(&mut self, slot: usize, raw: u32) {
+        debug_assert_ne!(self.slots[slot], EMPTY);
+        self.slots[slot] = raw;
+    }
+
     /// Empties `slot`, shifting back the entries after it that probed past it.
     pub(crate) fn remove_at(&mut self, slot: usize, keys: &impl KeySource) {
         debug_assert_ne!(self.slots[slot], EMPTY);

@@ -8,17 +8,24 @@
 //! 16      1     key length     (1..=250)
 //! 17      1     bits           (USED, ACCESSED, FETCHED, HAS_FLAGS, STALE, TOKEN_SENT, KEY_BINARY)
 //! 18      4     last access    (u32 LE, unix seconds)
-//! 22      4     flags          (u32 LE, present only when HAS_FLAGS, i.e. flags != 0)
+//! 22      2     checksum       (u16 LE, of the immutable bytes; written only in a memory region)
+//! 24      4     flags          (u32 LE, present only when HAS_FLAGS, i.e. flags != 0)
 //! then the key, then the value
 //! ```
 //!
 //! A free slab chunk has `bits == 0` (no USED) and reuses bytes 0..8 as its free-list links,
 //! so a zeroed page is a page of free chunks.
+//!
+//! `write` clears USED first and sets it last, with the stores ordered: in a memory region that
+//! outlives a crash, a chunk with USED set holds a whole item (see `region`). The checksum covers
+//! what never changes in place (lengths, flags, key, value), so a touch or a read does not rewrite
+//! it; it lets a restart tell a damaged item from a good one.
 
 use super::{Hit, ItemMeta, ItemRef};
 
-pub(crate) const HEADER: usize = 22;
+pub(crate) const HEADER: usize = 24;
 const LAST_ACCESS_AT: usize = 18;
+const SUM_AT: usize = 22;
 const FLAGS_LEN: usize = 4;
 const BITS_AT: usize = 17;
 
@@ -192,10 +199,20 @@ pub(crate) fn view(buf: &[u8]) -> ItemRef<'_> {
     }
 }
 
-/// Writes a fresh item (not accessed, not fetched, last accessed `now`) at the start of `buf`.
-/// `buf` must hold at least `stored_len(..)` bytes; the key is 1..=250 bytes and the value
-/// fits in a u32 (the caller checked both).
-pub(crate) fn write(buf: &mut [u8], key: &[u8], meta: ItemMeta, value: &[u8], now: u32) {
+/// Writes a fresh item (not accessed, not fetched, last accessed `now`) at the start of `buf`,
+/// with its checksum when `sum` (a store in a memory region). `buf` must hold at least
+/// `stored_len(..)` bytes; the key is 1..=250 bytes and the value fits in a u32 (the caller
+/// checked both). USED is cleared before and set after everything else (module documentation).
+pub(crate) fn write(buf: &mut [u8], key: &[u8], meta: ItemMeta, value: &[u8], now: u32, sum: bool) {
+    buf[BITS_AT] = 0;
+    super::region::order_stores();
+    #[cfg(test)]
+    let tear = tear::AT.take().map(|at| {
+        (
+            at,
+            buf[..stored_len(key.len(), value.len(), meta.flags)].to_vec(),
+        )
+    });
     buf[0..8].copy_from_slice(&meta.cas.to_le_bytes());
     write_u32(buf, 8, meta.exptime);
     // The caller rejected values over u32::MAX bytes (`Store::fits`).
@@ -210,10 +227,90 @@ pub(crate) fn write(buf: &mut [u8], key: &[u8], meta: ItemMeta, value: &[u8], no
         write_u32(buf, HEADER, meta.flags);
         at += FLAGS_LEN;
     }
-    buf[BITS_AT] = b;
     buf[at..at + key.len()].copy_from_slice(key);
     at += key.len();
     buf[at..at + value.len()].copy_from_slice(value);
+    if sum {
+        let s = item_sum(buf, at + value.len());
+        buf[SUM_AT..SUM_AT + 2].copy_from_slice(&s.to_le_bytes());
+    }
+    #[cfg(test)]
+    if let Some((at, before)) = tear {
+        // Only the first `at` bytes of the item were written when the "crash" came.
+        let at = at.min(before.len());
+        buf[at..before.len()].copy_from_slice(&before[at..]);
+        buf[BITS_AT] = 0;
+        panic!("{}", tear::MESSAGE);
+    }
+    super::region::order_stores();
+    buf[BITS_AT] = b;
+}
+
+/// A test hook: the next `write` stops after a number of bytes and panics, as a crash would cut
+/// it short, leaving the chunk as a restart would find it.
+#[cfg(test)]
+pub(crate) mod tear {
+    use std::cell::Cell;
+
+    pub(crate) const MESSAGE: &str = "torn write (test hook)";
+
+    thread_local! {
+        pub(crate) static AT: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+}
+
+/// The checksum of an item whose stored bytes end at `end`: lengths, flags, key and value.
+fn item_sum(buf: &[u8], end: usize) -> u16 {
+    let lengths = u64::from(read_u32(buf, 12)) | u64::from(buf[16]) << 32;
+    let h = hash_from(lengths, &buf[HEADER..end]);
+    (h ^ (h >> 16)) as u16
+}
+
+/// A small, stable (it is part of the file format) hash: 8 bytes per multiply-and-mix step.
+pub(crate) fn checksum64(bytes: &[u8]) -> u64 {
+    hash_from(0, bytes)
+}
+
+/// `checksum64` of `bytes`, mixed with `seed` first.
+fn hash_from(seed: u64, bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (seed ^ bytes.len() as u64).wrapping_mul(K);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^ (h >> 32)
+}
+
+/// Whether `buf` (a chunk of `class`, read back from a region after a restart) holds a whole,
+/// undamaged item: USED, sane lengths, in the class it would be written to, checksum matching.
+/// Never panics, whatever the bytes.
+pub(crate) fn is_restorable(buf: &[u8], class: u8) -> bool {
+    if buf.len() < HEADER + FLAGS_LEN || !is_used(buf) {
+        return false;
+    }
+    let has_flags = bits(buf) & HAS_FLAGS != 0;
+    if has_flags && read_u32(buf, HEADER) == 0 {
+        return false;
+    }
+    let key_len = key_len(buf);
+    let end = key_at(buf)
+        .saturating_add(key_len)
+        .saturating_add(value_len(buf));
+    (1..=super::MAX_KEY_LEN).contains(&key_len)
+        && end <= buf.len()
+        && super::slab::class_for(end) == Some(class)
+        && read_u16(buf, SUM_AT) == item_sum(buf, end)
+}
+
+fn read_u16(buf: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([buf[at], buf[at + 1]])
 }
 
 #[cfg(test)]
@@ -228,7 +325,7 @@ mod tests {
             exptime: 77,
             cas: 0x0102_0304_0506_0708,
         };
-        write(&mut buf, b"key", meta, b"value", 0);
+        write(&mut buf, b"key", meta, b"value", 0, false);
         assert_eq!(stored(&buf), HEADER + 3 + 5);
         let r = view(&buf);
         assert_eq!(
@@ -242,7 +339,7 @@ mod tests {
             exptime: 0,
             cas: 9,
         };
-        write(&mut buf, b"k", meta, b"", 0);
+        write(&mut buf, b"k", meta, b"", 0, false);
         assert_eq!(stored(&buf), HEADER + 4 + 1);
         let r = view(&buf);
         assert_eq!(
@@ -265,6 +362,7 @@ mod tests {
             },
             b"",
             0,
+            false,
         );
         let at = |now, flush| {
             Liveness {
@@ -288,6 +386,7 @@ mod tests {
             },
             b"",
             0,
+            false,
         );
         assert_eq!(
             Liveness {

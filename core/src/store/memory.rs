@@ -8,12 +8,17 @@ use super::index::KeySource;
 use super::item;
 use super::large::Large;
 use super::loc::Loc;
-use super::slab::Slabs;
+use super::region::FramePool;
+use super::slab::{PageMem, Slabs};
+use crate::sync::Arc;
 
 pub(crate) struct Memory {
     pub(crate) slabs: Slabs,
     pub(crate) large: Large,
     pub(crate) budget: Budget,
+    /// Where slab pages come from in a caller's memory region, and the shard this store is
+    /// there; `None`: from the heap.
+    frames: Option<(Arc<FramePool>, u16)>,
 }
 
 impl Memory {
@@ -22,7 +27,36 @@ impl Memory {
             slabs: Slabs::with_page_size(page_size),
             large: Large::new(),
             budget,
+            frames: None,
         }
+    }
+
+    /// Memory whose slab pages are frames of a region (large items stay on the heap).
+    pub(crate) fn in_region(
+        budget: Budget,
+        page_size: usize,
+        pool: Arc<FramePool>,
+        shard: u16,
+    ) -> Memory {
+        Memory {
+            frames: Some((pool, shard)),
+            ..Memory::new(budget, page_size)
+        }
+    }
+
+    /// Every frame in use here, and with `pool` those in the region's pool (a test's crash image).
+    #[cfg(test)]
+    pub(crate) fn for_each_frame(&self, pool: bool, visit: &mut dyn FnMut(&super::region::Frame)) {
+        self.slabs.for_each_frame(visit);
+        if let (true, Some((frames, _))) = (pool, &self.frames) {
+            frames.for_each(visit);
+        }
+    }
+
+    /// Slab pages live in a region that outlives the process: writes must keep it restorable.
+    #[inline]
+    pub(crate) fn persistent(&self) -> bool {
+        self.frames.is_some()
     }
 
     /// What counts against the memory limit: whole pages plus large items' boxes.
@@ -41,14 +75,39 @@ impl Memory {
         if !self.slabs.can_number_page() || !self.budget.try_reserve(page, self.used()) {
             return false;
         }
-        self.slabs.add_page(class);
+        let data = match &self.frames {
+            None => self.slabs.heap_page(),
+            Some((pool, shard)) => match pool.take(*shard) {
+                Some(mut frame) => {
+                    frame.claim(class);
+                    PageMem::Frame(frame)
+                }
+                None => {
+                    // A region holds as many frames as the limit has pages, so a reserved page
+                    // finds one; this only guards a region smaller than its budget.
+                    self.budget.release(page);
+                    return false;
+                }
+            },
+        };
+        self.slabs.add_page(class, data);
         true
     }
 
-    /// Drops a detached page and returns its memory to the budget.
+    /// Drops a detached page (a frame goes back to the region's pool) and returns its memory to
+    /// the budget.
     pub(crate) fn release_page(&mut self, page: u16) {
-        self.slabs.release_page(page);
+        let data = self.slabs.release_page(page);
+        self.give_back(data);
         self.budget.release(self.slabs.page_size());
+    }
+
+    /// A page's memory, no longer a page: a frame is untagged and back in the pool.
+    pub(crate) fn give_back(&self, data: PageMem) {
+        if let (PageMem::Frame(mut frame), Some((pool, _))) = (data, &self.frames) {
+            frame.vacate();
+            pool.give_back(frame);
+        }
     }
 
     /// Reserves a large item's box; on success the caller stores it with `insert_large`.

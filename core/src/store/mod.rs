@@ -12,6 +12,8 @@
 //! - `index`: an open-addressing table of those `u32`s, keyed by the key inside each item.
 //! - `memory`: slab chunks and large boxes behind one location-addressed view.
 //! - `alloc`: where a new item's memory comes from, and who gets evicted for it.
+//! - `region`: a caller's memory region (a mapped file) that slab pages live in, to survive a
+//!   restart; `restore`: rebuilding a store from one.
 //!
 //! Memory accounting: `memory_used` counts slab pages (whole, used or not) and the boxes of
 //! large items, and never exceeds `memory_limit`. The index (4 bytes per slot, at most 80%
@@ -25,6 +27,10 @@ mod item;
 mod large;
 mod loc;
 mod memory;
+mod region;
+#[cfg(test)]
+mod region_tests;
+mod restore;
 mod slab;
 #[cfg(test)]
 mod tests;
@@ -33,6 +39,10 @@ use std::fmt;
 
 pub use budget::SharedBudget;
 pub use classes::{ClassItems, ClassReport, LARGE_CLASS_ID, MAX_CLASS_IDS};
+#[cfg(test)]
+pub(crate) use region::image;
+pub use region::{ColdStart, FORMAT_VERSION, Layout, Region, RegionSizeError};
+pub use restore::Restored;
 
 use budget::Budget;
 use classes::ClassTable;
@@ -186,6 +196,8 @@ pub struct Store {
     evictions_enabled: bool,
     /// None until the first flush, so that no cas value is dead before one.
     flush_threshold: Option<u64>,
+    /// In a memory region: where the flush threshold and a pending flush are kept.
+    control: Option<region::Control>,
     curr_items: u64,
     total_items: u64,
     bytes: u64,
@@ -236,6 +248,7 @@ impl Store {
             item_size_max: config.item_size_max,
             evictions_enabled: config.evictions_enabled,
             flush_threshold: None,
+            control: None,
             curr_items: 0,
             total_items: 0,
             bytes: 0,
@@ -421,10 +434,18 @@ impl Store {
             return Err(StoreError::OutOfMemory);
         }
         let live = self.liveness(now);
+        let persistent = self.mem.persistent();
         // The old item goes first so that its memory is the first candidate for the new one; in
-        // the same chunk class the new item simply takes over its chunk and index slot.
+        // the same chunk class the new item simply takes over its chunk and index slot. Not in a
+        // region: there the old item stays until the new one is whole, so that a crash in between
+        // leaves one of them.
         let mut reuse = None;
-        if let Some((slot, raw)) = self.index.find(key, &self.mem) {
+        let old = if persistent {
+            None
+        } else {
+            self.index.find(key, &self.mem)
+        };
+        if let Some((slot, raw)) = old {
             if let Some(death) = live.death(self.mem.bytes(raw)) {
                 self.count_dead(death, raw);
             }
@@ -447,18 +468,42 @@ impl Store {
             }),
         }
         .inspect_err(|_| self.count_out_of_memory(len))?;
-        item::write(self.mem.bytes_mut(raw), key, meta, value, now);
+        item::write(self.mem.bytes_mut(raw), key, meta, value, now, persistent);
         let size = Self::item_size(key.len(), value.len(), meta.flags) as u64;
+        let reused = reuse.is_some();
+        let replaced = !reused && persistent && self.replace_old(key, raw, live);
         let class_items = self.class_items(raw);
         class_items.mem_requested += size;
-        if reuse.is_none() {
+        if !reused {
             class_items.number += 1;
+        }
+        if !reused && !replaced {
             self.index.insert(raw, &self.mem);
             self.curr_items += 1;
         }
         self.total_items += 1;
         self.bytes += size;
         Ok(ItemId(raw))
+    }
+
+    /// In a region, once the new item at `raw` is whole: it takes the old item's index slot (the
+    /// same key, so the same probe position) and the old item's memory is freed. Found again here,
+    /// since making room may have evicted it; false if there is none.
+    fn replace_old(&mut self, key: &[u8], raw: u32, live: Liveness) -> bool {
+        let Some((slot, old)) = self.index.find(key, &self.mem) else {
+            return false;
+        };
+        if let Some(death) = live.death(self.mem.bytes(old)) {
+            self.count_dead(death, old);
+        }
+        let old_size = item::accounted_size(self.mem.bytes(old)) as u64;
+        self.bytes -= old_size;
+        let class_items = self.class_items(old);
+        class_items.number -= 1;
+        class_items.mem_requested -= old_size;
+        self.index.replace_at(slot, raw);
+        self.mem.free(old);
+        true
     }
 
     /// Deletes the item behind `id`.
@@ -471,6 +516,17 @@ impl Store {
     /// Items with cas <= threshold are dead from now on (lazy removal). Threshold only grows.
     pub fn set_flush_threshold(&mut self, cas: u64) {
         self.flush_threshold = Some(self.flush_threshold.map_or(cas, |t| t.max(cas)));
+        if let Some(control) = &mut self.control {
+            control.set_flush_threshold(self.flush_threshold);
+        }
+    }
+
+    /// Keeps a delayed flush's deadline (unix seconds) in the memory region, if any, so that it
+    /// survives a restart; `None` once it applied or was replaced by an immediate flush.
+    pub fn persist_pending_flush(&mut self, at: Option<u32>) {
+        if let Some(control) = &mut self.control {
+            control.set_pending_flush(at);
+        }
     }
 
     pub fn stats(&self) -> StoreStats {

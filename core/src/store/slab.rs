@@ -13,6 +13,7 @@
 
 use super::item;
 use super::loc::{EMPTY, Loc, MAX_CHUNKS_PER_PAGE, MAX_PAGES};
+use super::region::Frame;
 
 /// The page size of a store of its own, and the largest any store uses. A shard of a shared cache
 /// uses smaller pages (`Slabs::with_page_size`): every class a shard stores in holds a page of its
@@ -80,8 +81,40 @@ pub(crate) fn class_for(len: usize) -> Option<u8> {
     (class < NUM_CLASSES).then_some(class as u8)
 }
 
+/// A page's bytes: the heap's, or a frame of a caller's memory region.
+pub(crate) enum PageMem {
+    Heap(Box<[u8]>),
+    Frame(Frame),
+}
+
+impl PageMem {
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        match self {
+            PageMem::Heap(data) => data,
+            PageMem::Frame(frame) => frame.data,
+        }
+    }
+
+    #[inline]
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            PageMem::Heap(data) => data,
+            PageMem::Frame(frame) => frame.data,
+        }
+    }
+
+    /// Wiped and given to `class` (in a region: untagged first, retagged last).
+    fn reset(&mut self, class: u8) {
+        match self {
+            PageMem::Heap(data) => data.fill(0),
+            PageMem::Frame(frame) => frame.claim(class),
+        }
+    }
+}
+
 struct Page {
-    data: Box<[u8]>,
+    data: PageMem,
     class: u8,
     /// The class's chunk size, kept here because every item access needs it.
     chunk_size: usize,
@@ -171,6 +204,15 @@ impl Slabs {
             classes,
             in_use: 0,
             page_size,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_each_frame(&self, visit: &mut dyn FnMut(&Frame)) {
+        for page in self.pages.iter().flatten() {
+            if let PageMem::Frame(frame) = &page.data {
+                visit(frame);
+            }
         }
     }
 
@@ -264,7 +306,7 @@ impl Slabs {
         let (page, chunk) = split(raw);
         let p = self.page(page);
         let size = p.chunk_size;
-        &p.data[chunk * size..(chunk + 1) * size]
+        &p.data.bytes()[chunk * size..(chunk + 1) * size]
     }
 
     /// `chunk_mut` and the chunk's class from one page lookup (a read's hot path needs both).
@@ -273,7 +315,10 @@ impl Slabs {
         let (page, chunk) = split(raw);
         let p = self.page_mut(page);
         let size = p.chunk_size;
-        (&mut p.data[chunk * size..(chunk + 1) * size], p.class)
+        (
+            &mut p.data.bytes_mut()[chunk * size..(chunk + 1) * size],
+            p.class,
+        )
     }
 
     #[inline]
@@ -281,7 +326,7 @@ impl Slabs {
         let (page, chunk) = split(raw);
         let p = self.page_mut(page);
         let size = p.chunk_size;
-        &mut p.data[chunk * size..(chunk + 1) * size]
+        &mut p.data.bytes_mut()[chunk * size..(chunk + 1) * size]
     }
 
     /// A free chunk of `class`: a freed one if any, else the next uncarved one.
@@ -329,10 +374,27 @@ impl Slabs {
         self.classes[usize::from(class)].free_len -= 1;
     }
 
-    /// Allocates a zeroed page for `class` and frees all its chunks into the class.
+    /// A zeroed heap page for `add_page`.
+    pub(crate) fn heap_page(&self) -> PageMem {
+        PageMem::Heap(vec![0u8; self.page_size].into_boxed_slice())
+    }
+
+    /// Gives a zeroed page (already tagged for `class` if a frame) to `class`, to be carved.
     /// The caller checked the memory limit and `can_number_page`.
-    pub(crate) fn add_page(&mut self, class: u8) {
-        let data = vec![0u8; self.page_size].into_boxed_slice();
+    pub(crate) fn add_page(&mut self, class: u8, data: PageMem) {
+        let number = self.number_page(class, data);
+        self.adopt(number, class);
+    }
+
+    /// Gives a page restored from a region to `class`, carved whole: the caller then frees the
+    /// chunks that hold no item. Its page number.
+    pub(crate) fn add_restored_page(&mut self, class: u8, data: PageMem) -> u16 {
+        let number = self.number_page(class, data);
+        self.classes[usize::from(class)].pages.push(number);
+        number
+    }
+
+    fn number_page(&mut self, class: u8, data: PageMem) -> u16 {
         let number = match self.spare_numbers.pop() {
             Some(n) => n,
             None => {
@@ -349,14 +411,14 @@ impl Slabs {
             chunk_size,
         });
         self.in_use += 1;
-        self.adopt(number, class);
+        number
     }
 
     /// Gives a page (already detached from its old class) to `class`, wiping the old contents.
     pub(crate) fn reassign_page(&mut self, page: u16, class: u8) {
         let chunk_size = self.classes[usize::from(class)].size;
         let p = self.page_mut(page);
-        p.data.fill(0);
+        p.data.reset(class);
         p.class = class;
         p.chunk_size = chunk_size;
         self.adopt(page, class);
@@ -370,11 +432,13 @@ impl Slabs {
         c.carve = Some((page, 0));
     }
 
-    /// Drops a detached page's memory and recycles its number.
-    pub(crate) fn release_page(&mut self, page: u16) {
-        self.pages[usize::from(page)] = None;
+    /// Takes a detached page's memory out and recycles its number.
+    pub(crate) fn release_page(&mut self, page: u16) -> PageMem {
+        let taken = self.pages[usize::from(page)].take();
+        let taken = taken.unwrap_or_else(|| panic!("page {page} is not in use"));
         self.spare_numbers.push(page);
         self.in_use -= 1;
+        taken.data
     }
 
     /// The class holding the most pages, other than `except`, if any holds one.
@@ -494,7 +558,13 @@ impl Slabs {
                 Some((carving, next)) if carving == number => next,
                 _ => c.per_page,
             };
-            for (chunk, buf) in page.data.chunks_exact(c.size).take(carved).enumerate() {
+            for (chunk, buf) in page
+                .data
+                .bytes()
+                .chunks_exact(c.size)
+                .take(carved)
+                .enumerate()
+            {
                 if item::is_used(buf) {
                     assert!(
                         item::stored(buf) <= c.size,
@@ -576,7 +646,7 @@ mod tests {
     fn pages_and_free_lists() {
         let mut s = Slabs::new();
         let class = class_for(MAX_CHUNK).unwrap_or(0);
-        s.add_page(class);
+        s.add_page(class, s.heap_page());
         assert_eq!(s.pages_in_use(), 1);
         let mut got = Vec::new();
         while let Some(raw) = s.pop_free(class) {
@@ -592,7 +662,7 @@ mod tests {
         s.push_free(got[7]);
         s.check(|_, _| {});
         s.detach_page(0);
-        s.release_page(0);
+        drop(s.release_page(0));
         assert_eq!(s.pages_in_use(), 0);
         s.check(|_, _| {});
     }

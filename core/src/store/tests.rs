@@ -123,9 +123,9 @@ fn flags_are_stored_only_when_nonzero() {
     assert_eq!(Store::item_size(3, 10, 7), 48 + 3 + 1 + 4 + 10 + 2 + 8);
     assert_eq!(item::stored_len(3, 10, 0), item::HEADER + 3 + 10);
     assert_eq!(item::stored_len(3, 10, 7), item::HEADER + 4 + 3 + 10);
-    // HEADER + 1 + 9 = 32 fits the smallest class; with flags it spills into the next.
-    assert_eq!(class_for(item::stored_len(1, 9, 0)), Some(0));
-    assert_eq!(class_for(item::stored_len(1, 9, 1)), Some(1));
+    // HEADER + 1 + 7 = 32 fits the smallest class; with flags it spills into the next.
+    assert_eq!(class_for(item::stored_len(1, 7, 0)), Some(0));
+    assert_eq!(class_for(item::stored_len(1, 7, 1)), Some(1));
 
     let mut s = store(64 * MIB);
     let with = ItemMeta {
@@ -272,7 +272,8 @@ fn read_is_find_record_read_and_item_in_one() {
             value: b"value",
             flags: 7,
             cas: 9,
-            class_id: 1
+            // 24-byte header, 1-byte key, 5-byte value, 4 bytes of flags: 34 B, the 40 B class.
+            class_id: 2
         })
     );
     let Ok(id) = s.peek(b"k", 1000) else {
