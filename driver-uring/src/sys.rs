@@ -197,11 +197,11 @@ impl BufRing {
         let mask = self.spec.count - 1;
         let index = usize::from(self.tail & mask);
         let addr = self.memory.ptr() as u64 + (usize::from(bid) * self.spec.size) as u64;
-        // SAFETY: `index` < count, inside the entries allocation. The entry at the tail is not one
-        // the kernel may read: the kernel reads entries only between its head and the published
-        // tail, and at most `count` buffers are ever published, all distinct (each lent one comes
-        // back once). The setters write addr, len and bid only, never the reserved field that is
-        // the tail in entry 0.
+        // The entry at the tail is not one the kernel may read: the kernel reads entries only
+        // between its head and the published tail, and at most `count` buffers are ever published,
+        // all distinct (each lent one comes back once). The setters write addr, len and bid only,
+        // never the reserved field that is the tail in entry 0.
+        // SAFETY: `index` < count, inside the entries allocation, at an entry only we touch (above).
         unsafe {
             let entry = &mut *self.entries().add(index);
             entry.set_addr(addr);
@@ -313,11 +313,11 @@ impl Ring {
 
     /// Queues an entry, submitting early when the submission queue is full.
     fn push(&mut self, entry: squeue::Entry) -> io::Result<()> {
-        // SAFETY (for both pushes): every entry built in this module points only at memory this
-        // `Ring` owns and keeps in place until the entry's completion is reaped (see the module
-        // doc), or at no memory at all.
+        // SAFETY: every entry built in this module points only at memory this `Ring` owns and
+        // keeps in place until the entry's completion is reaped (see the module doc), or at none.
         if unsafe { self.uring.submission().push(&entry) }.is_err() {
             self.uring.submit()?;
+            // SAFETY: the same entry, under the same invariant as the push above.
             unsafe { self.uring.submission().push(&entry) }
                 .map_err(|_| io::Error::other("submission queue full after submit"))?;
         }

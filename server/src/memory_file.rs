@@ -129,11 +129,10 @@ fn map(file: &File, len: usize) -> io::Result<&'static mut [u8]> {
     if ptr == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the mapping is `len` readable and writable bytes at `ptr`, page-aligned, and is
-    // never unmapped (closing the file does not unmap it), so the slice may live for 'static. It
-    // is the only reference to that memory in this process: the mapping is new and its address
-    // is handed out once, here. Other processes are kept off the file by the lock `open` takes;
-    // one that ignores the lock and shrinks the file would make accesses fault (SIGBUS), as with
-    // any shared mapping, memcached's included.
+    // The mapping is never unmapped (closing the file does not unmap it), so the slice may live
+    // for 'static. Other processes are kept off the file by the lock `open` takes; one that
+    // ignores the lock and shrinks the file would make accesses fault (SIGBUS), as with any
+    // shared mapping, memcached's included.
+    // SAFETY: `len` readable, writable, page-aligned bytes at `ptr`, new and handed out once here.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })
 }
