@@ -156,7 +156,13 @@ mod server;
 mod service;
 mod stat_order;
 mod stats;
+#[cfg(feature = "internals")]
 pub mod store;
+// Without `internals`, what only keel's server and tests drive (warm restart over a memory region,
+// invariant checks) has no caller here.
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+mod store;
 mod sync;
 pub mod text_auth;
 mod time;
@@ -165,6 +171,7 @@ mod tls;
 pub use auth::Credentials;
 pub use cache::{Cache, CacheConfig, SharedCache};
 pub use config::{Config, ProcessUsage, ProtocolMode};
+#[cfg(feature = "internals")]
 pub use conn::ConnState;
 pub use group::WorkerGroup;
 pub use id::ConnId;

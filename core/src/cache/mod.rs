@@ -7,19 +7,22 @@ mod expiry;
 mod meta;
 mod shared;
 mod stats;
+// Without `internals` nothing builds a cache over a memory region (`from_region` is keel's
+// server's), so the restore path has no caller.
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 mod warm;
 
-pub use counter::parse_counter;
-pub use expiry::{RELATIVE_EXPTIME_MAX, absolute_exptime};
+pub use crate::store::StoreStats;
+pub(crate) use counter::parse_counter;
+pub(crate) use expiry::{RELATIVE_EXPTIME_MAX, absolute_exptime};
 pub use shared::SharedCache;
-pub use stats::{CacheStats, ClassCommands};
+pub use stats::CacheStats;
+pub(crate) use stats::ClassCommands;
 pub use warm::WarmStart;
 
 use crate::protocol::{Command, CounterMode, Status, StoreMode};
 use crate::service::{KeyEntry, Outcome, Service, StatGroup, StatSink};
-use crate::store::{
-    ClassReport, ItemId, ItemMeta, SharedBudget, Store, StoreConfig, StoreError, StoreStats,
-};
+use crate::store::{ClassReport, ItemId, ItemMeta, SharedBudget, Store, StoreConfig, StoreError};
 use crate::sync::Arc;
 use crate::time::Timestamp;
 use expiry::unix_secs;
@@ -136,6 +139,7 @@ impl Cache {
     }
 
     /// Panics when the store's accounting disagrees with its contents; for tests and fuzzing.
+    #[cfg(any(test, feature = "internals"))]
     pub fn check_invariants(&self) {
         self.store.check_invariants();
     }

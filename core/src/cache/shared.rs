@@ -162,6 +162,7 @@ impl SharedCache {
     }
 
     /// The memory limit all shards draw from.
+    #[cfg(feature = "internals")]
     pub fn budget(&self) -> &SharedBudget {
         &self.shared.budget
     }
@@ -177,6 +178,7 @@ impl SharedCache {
 
     /// Panics when a shard's accounting disagrees with its contents, or the shards together hold
     /// other than what the budget has handed out; for tests.
+    #[cfg(any(test, feature = "internals"))]
     pub fn check_invariants(&self) {
         let mut used = 0;
         for shard in self.shared.shards.iter() {

@@ -35,6 +35,7 @@ impl Cache {
     ///
     /// # Panics
     /// If the region's layout has more than one shard (that is `SharedCache::from_region`'s).
+    #[cfg(feature = "internals")]
     pub fn from_region(mut config: CacheConfig, region: Region, now: Timestamp) -> Cache {
         assert_eq!(
             region.layout().shards,
@@ -75,6 +76,7 @@ impl Cache {
 impl SharedCache {
     /// A shared cache over `region`, one shard per layout shard, each item restored into the
     /// shard its key routes to; the region's hash seed replaces `config`'s.
+    #[cfg(feature = "internals")]
     pub fn from_region(mut config: CacheConfig, region: Region, now: Timestamp) -> SharedCache {
         config.hash_seed = region.hash_seed();
         let warm = region.is_warm();

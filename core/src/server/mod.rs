@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::buffer::BufferPool;
 use crate::config::Config;
-use crate::conn::{ConnState, Connection, Peer, process};
+use crate::conn::{Connection, Peer, process};
 use crate::dispatch::{Dispatch, ServerSide};
 use crate::group::{Counter, StatCells, WorkerGroup};
 use crate::id::ConnId;
@@ -524,7 +524,8 @@ impl<S: Service> Server<S> {
     }
 
     /// The connection's state, `None` once its `Close` has been polled.
-    pub fn state(&self, id: ConnId) -> Option<ConnState> {
+    #[cfg(feature = "internals")]
+    pub fn state(&self, id: ConnId) -> Option<crate::conn::ConnState> {
         self.conns
             .get(id)
             .map(|c| c.state(self.config.output_limit))
