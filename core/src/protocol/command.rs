@@ -4,12 +4,18 @@
 use super::frame::Frame;
 use super::opcode::Opcode;
 
+/// How a store treats an existing item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreMode {
+    /// Store unconditionally.
     Set,
+    /// Store only when the key holds no live item.
     Add,
+    /// Store only over a live item.
     Replace,
+    /// Add the data after a live item's value (flags and expiry stay).
     Append,
+    /// Add the data before a live item's value (flags and expiry stay).
     Prepend,
     /// Store only over a live item whose CAS equals the request's, even a CAS of 0 (which never
     /// matches): the text `cas` command. The binary protocol says this with any store whose CAS
@@ -17,124 +23,201 @@ pub enum StoreMode {
     Cas,
 }
 
+/// Which way a counter moves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CounterMode {
+    /// Add the delta, wrapping at 2^64 as memcached does.
     Incr,
+    /// Subtract the delta, stopping at 0.
     Decr,
 }
 
 /// A request the server understands. `quiet` means success is not answered; `with_key` means a
 /// hit (and a GETK miss) carries the key.
+///
+/// An exptime is memcached's: 0 never expires, up to 30 days (2,592,000) it counts seconds from
+/// now, above that it is an absolute Unix time in seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
+    /// GET, GETQ, GETK, GETKQ (and the text `get`/`gets`).
     Get {
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
+        /// A miss is not answered.
         quiet: bool,
+        /// Echo the key with the value.
         with_key: bool,
     },
+    /// GAT and friends: a get that also sets a new expiry.
     GetAndTouch {
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
+        /// The new expiry, an exptime (see [`Command`]).
         exptime: u32,
+        /// A miss is not answered.
         quiet: bool,
+        /// Echo the key with the value.
         with_key: bool,
     },
+    /// TOUCH: set a new expiry without reading the value.
     Touch {
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
+        /// The new expiry, an exptime (see [`Command`]).
         exptime: u32,
     },
     /// SET/ADD/REPLACE carry flags and exptime; APPEND/PREPEND have neither and keep the item's.
     Store {
+        /// Which store.
         mode: StoreMode,
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
+        /// Opaque client flags, stored and returned with the value.
         flags: u32,
+        /// The expiry, an exptime (see [`Command`]).
         exptime: u32,
+        /// The CAS the item must still have, or 0 for no check (`StoreMode::Cas` compares even 0).
         cas: u64,
+        /// The value, at most the cache's item size limit.
         value: &'a [u8],
+        /// Answer only failures (a quiet opcode: success is not answered).
         quiet: bool,
     },
+    /// DELETE / DELETEQ.
     Delete {
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
+        /// The CAS the item must still have, or 0 for no check.
         cas: u64,
+        /// Answer only failures (a quiet opcode: success is not answered).
         quiet: bool,
     },
+    /// INCREMENT / DECREMENT of a decimal counter value.
     Counter {
+        /// Up or down.
         mode: CounterMode,
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
+        /// How much to move the counter.
         delta: u64,
+        /// The value a missing item is created with (binary protocol only).
         initial: u64,
+        /// The new item's expiry when created; `u32::MAX` means a missing item is not created (the
+        /// binary protocol's rule); an exptime (see [`Command`]).
         exptime: u32,
+        /// The CAS the item must still have, or 0 for no check.
         cas: u64,
+        /// Answer only failures (a quiet opcode: success is not answered).
         quiet: bool,
     },
     /// `delay` is `None` when a text `flush_all` gave one that does not parse: memcached still
     /// counts the command, then refuses it.
     Flush {
+        /// Seconds from now until the flush takes effect (0: at once).
         delay: Option<u32>,
+        /// Answer only failures (a quiet opcode: success is not answered).
         quiet: bool,
     },
+    /// NOOP: answered with an empty success; ends a run of quiet commands.
     Noop,
+    /// VERSION.
     Version,
+    /// QUIT: close after the answer.
     Quit {
+        /// Close without answering (QUITQ).
         quiet: bool,
     },
+    /// STAT: statistics lines, then an empty terminating packet.
     Stat {
+        /// The statistics group asked for; empty for the general ones.
         group: &'a [u8],
     },
+    /// VERBOSITY.
     Verbosity {
+        /// The verbosity level asked for.
         level: u32,
     },
     /// SASL LIST_MECHS.
     SaslListMechs,
     /// SASL AUTH (`step` false) or STEP: a mechanism name and its data.
     SaslAuth {
+        /// The SASL mechanism name, e.g. `PLAIN`.
         mechanism: &'a [u8],
+        /// The mechanism's data (for PLAIN: `authzid\0user\0password`).
         data: &'a [u8],
+        /// SASL STEP rather than AUTH.
         step: bool,
     },
     /// `mg`: a lookup that may touch (`ttl`), create on miss (`vivify`), hand out a recache token
     /// (`recache`), or leave the item's fetched/LRU state alone (`no_update`).
     MetaGet {
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
+        /// `T`: a new expiry to set, an exptime (see [`Command`]).
         ttl: Option<u32>,
+        /// `N`: on a miss, create an empty item with this expiry.
         vivify: Option<u32>,
+        /// `R`: hand out a recache token when the remaining TTL is below this many seconds.
         recache: Option<u32>,
+        /// `u`: do not mark the item fetched or bump it.
         no_update: bool,
     },
     /// `me`: the item's state for debugging, read without touching it (no fetched mark, no
     /// recache token, no statistics).
     MetaDebug {
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
     },
     /// `ms`: a store with a compare CAS (`C`), an explicit new CAS (`E`), and invalidation (`I`:
     /// a CAS older than the item's still stores, marked stale).
     MetaStore {
+        /// Which store (`M` flag; `ms` defaults to set).
         mode: StoreMode,
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
+        /// `F`: the client flags to store.
         flags: u32,
+        /// `T`: the expiry, an exptime (see [`Command`]).
         exptime: u32,
+        /// `C`: store only if the item's CAS equals this.
         compare_cas: Option<u64>,
+        /// `E`: give the stored item this CAS instead of a new one.
         new_cas: Option<u64>,
+        /// `I`: invalidate mode (see above).
         invalidate: bool,
         /// The key came base64-encoded (`b`): remember it, so replies show it that way.
         binary_key: bool,
+        /// The value.
         value: &'a [u8],
     },
     /// `md`: delete, or with `invalidate` mark stale (new CAS, optional new TTL).
     MetaDelete {
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
+        /// `C`: delete only if the item's CAS equals this.
         compare_cas: Option<u64>,
+        /// `I`: mark stale instead of deleting.
         invalidate: bool,
+        /// `T`: with `invalidate`, the stale item's new expiry.
         ttl: Option<u32>,
     },
     /// `ma`: incr/decr that may create the item (`vivify`) with `initial`.
     MetaArithmetic {
+        /// Up or down (`M` flag).
         mode: CounterMode,
+        /// The key: 1 to 250 bytes, no spaces or control bytes in the text protocol.
         key: &'a [u8],
+        /// `D`: the delta (default 1).
         delta: u64,
+        /// `J`: the value a vivified item starts at (default 0).
         initial: u64,
+        /// `N`: on a miss, create the counter with this expiry.
         vivify: Option<u32>,
+        /// `C`: apply only if the item's CAS equals this.
         compare_cas: Option<u64>,
+        /// `E`: give the item this CAS instead of a new one.
         new_cas: Option<u64>,
+        /// `T`: a new expiry for the item.
         ttl: Option<u32>,
     },
 }

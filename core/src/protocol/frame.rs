@@ -9,20 +9,31 @@ use super::{MAX_BODY_LEN, MAX_KEY_LEN};
 /// Why a header cannot start a request. Every variant is fatal for the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    /// The first byte is not `REQUEST_MAGIC`.
     #[error("bad magic byte {0:#04x}")]
     BadMagic(u8),
+    /// The key and extras lengths do not fit in the body length.
     #[error("key ({key_len}) and extras ({extras_len}) exceed the body ({body_len})")]
     InconsistentLengths {
+        /// The header's key length.
         key_len: u16,
+        /// The header's extras length.
         extras_len: u8,
+        /// The header's body length.
         body_len: u32,
     },
+    /// The body length is over `MAX_BODY_LEN`.
     #[error("body of {0} bytes exceeds the limit")]
     BodyTooLarge(u32),
+    /// The key length is over `MAX_KEY_LEN`.
     #[error("key of {0} bytes exceeds 250")]
     KeyTooLong(u16),
+    /// The extras, key or value lengths are wrong for the opcode.
     #[error("malformed {opcode:?} request")]
-    BadShape { opcode: Opcode },
+    BadShape {
+        /// The request's opcode.
+        opcode: Opcode,
+    },
 }
 
 impl FrameError {
@@ -117,9 +128,13 @@ pub fn classify(h: &Header) -> Result<RequestShape, FrameError> {
 /// A complete request as it sits in a buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame<'a> {
+    /// The validated header.
     pub header: Header,
+    /// The extras (`header.extras_len` bytes).
     pub extras: &'a [u8],
+    /// The key (`header.key_len` bytes).
     pub key: &'a [u8],
+    /// The value: the rest of the body.
     pub value: &'a [u8],
 }
 
@@ -142,9 +157,17 @@ impl<'a> Frame<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decoded<'a> {
     /// A whole request, and how many bytes it took.
-    Frame { frame: Frame<'a>, consumed: usize },
+    Frame {
+        /// The request, borrowing the buffer.
+        frame: Frame<'a>,
+        /// Bytes of the buffer it took: header and body.
+        consumed: usize,
+    },
     /// At least `needed` more bytes must arrive before anything can be said.
-    Incomplete { needed: usize },
+    Incomplete {
+        /// How many more bytes, at least.
+        needed: usize,
+    },
 }
 
 /// Decodes one request from the front of `buf`. The header is validated before the body is

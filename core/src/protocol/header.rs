@@ -11,14 +11,23 @@ pub const RESPONSE_MAGIC: u8 = 0x81;
 /// is the status code.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Header {
+    /// `REQUEST_MAGIC` or `RESPONSE_MAGIC`.
     pub magic: u8,
+    /// The opcode byte (see `Opcode`).
     pub opcode: u8,
+    /// Key length in bytes.
     pub key_len: u16,
+    /// Extras length in bytes.
     pub extras_len: u8,
+    /// Data type; always 0 (raw bytes).
     pub data_type: u8,
+    /// A request's vbucket id, a response's status code.
     pub vbucket_or_status: u16,
+    /// Bytes after the header: extras, key and value together.
     pub body_len: u32,
+    /// Copied from request to response unchanged, for the client to match them.
     pub opaque: u32,
+    /// The item's CAS (0: none).
     pub cas: u64,
 }
 
@@ -39,6 +48,7 @@ impl Header {
         })
     }
 
+    /// The header's 24 bytes on the wire (big-endian fields).
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0] = self.magic;

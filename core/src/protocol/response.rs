@@ -12,6 +12,7 @@ pub struct ResponseWriter<'a> {
 }
 
 impl<'a> ResponseWriter<'a> {
+    /// Appends responses to `out` for a request with this opcode byte and opaque.
     pub fn new(out: &'a mut Vec<u8>, opcode: u8, opaque: u32) -> ResponseWriter<'a> {
         ResponseWriter {
             out,

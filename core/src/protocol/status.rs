@@ -4,20 +4,32 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum Status {
+    /// The request succeeded.
     Success = 0x00,
+    /// No live item has the key.
     KeyNotFound = 0x01,
+    /// The item exists (add) or its CAS differs.
     KeyExists = 0x02,
+    /// The value exceeds the item size limit.
     TooLarge = 0x03,
+    /// The request's extras, key or value are malformed for its opcode.
     InvalidArguments = 0x04,
+    /// The item was not stored (replace/append/prepend of a missing item).
     NotStored = 0x05,
+    /// INCR/DECR of a value that is not a decimal number.
     DeltaBadValue = 0x06,
+    /// SASL authentication failed, or a command came before it.
     AuthError = 0x20,
+    /// SASL wants another step.
     AuthContinue = 0x21,
+    /// The opcode is not one keel serves.
     UnknownCommand = 0x81,
+    /// No memory could be freed for the item.
     OutOfMemory = 0x82,
 }
 
 impl Status {
+    /// The status's code on the wire.
     pub fn code(self) -> u16 {
         self as u16
     }
@@ -40,6 +52,7 @@ impl Status {
         }
     }
 
+    /// The status with this wire code; `None` for codes keel does not send.
     pub fn from_code(code: u16) -> Option<Status> {
         Some(match code {
             0x00 => Status::Success,

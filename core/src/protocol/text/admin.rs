@@ -17,17 +17,25 @@ pub enum AdminRequest {
     Shutdown(Option<ShutdownKind>),
     /// `cache_memlimit <MB> [noreply]`; `megabytes` is `None` when it does not parse (`ERROR`).
     MemLimit {
+        /// The new limit in megabytes.
         megabytes: Option<u32>,
+        /// `noreply` was given.
         noreply: bool,
     },
     /// `lru_crawler metadump <all|hash|id[,id...]>`: one bit per class id; `None` for a bad
     /// class list (`BADCLASS invalid class id`).
-    Metadump { classes: Option<u64> },
+    Metadump {
+        /// One bit per class id to dump (`ALL_CLASSES` for `all` and `hash`).
+        classes: Option<u64>,
+    },
 }
 
+/// How `shutdown` stops the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShutdownKind {
+    /// `shutdown`: close everything now.
     Immediate,
+    /// `shutdown graceful`: stop accepting and let connections finish.
     Graceful,
 }
 

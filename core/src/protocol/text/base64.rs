@@ -39,6 +39,7 @@ pub fn decode(input: &[u8], out: &mut Vec<u8>) -> bool {
     !out.is_empty()
 }
 
+/// Appends `input` encoded in standard base64, with padding, to `out`.
 pub fn encode(input: &[u8], out: &mut Vec<u8>) {
     for chunk in input.chunks(3) {
         let b = [

@@ -12,10 +12,15 @@ pub const MAX_OPAQUE_LEN: usize = 32;
 /// Flags of one meta command. Return flags are echoed in request order from the raw tokens.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MetaFlags {
+    /// `b`: the key is base64-encoded.
     pub base64_key: bool,
+    /// `v`: return the value.
     pub value: bool,
+    /// `q`: quiet mode: the common answer (a miss for `mg`, success otherwise) is left out.
     pub quiet: bool,
+    /// `u`: do not bump the item or mark it fetched.
     pub no_update: bool,
+    /// `I`: invalidate (mark stale) instead of deleting, or store over a newer CAS.
     pub invalidate: bool,
     /// `T`: new TTL (already in the binary protocol's exptime form).
     pub ttl: Option<u32>,
@@ -23,13 +28,17 @@ pub struct MetaFlags {
     pub vivify: Option<u32>,
     /// `R`: win a recache token when the TTL is below this.
     pub recache: Option<u32>,
+    /// `F`: client flags for a store.
     pub client_flags: u32,
     /// `C`: compare-and-swap against this CAS.
     pub compare_cas: Option<u64>,
     /// `E`: the CAS to give a newly stored item.
     pub explicit_cas: Option<u64>,
+    /// `M`: the mode byte, read by `ms` (which store) and `ma` (incr or decr).
     pub mode: Option<u8>,
+    /// `D`: the `ma` delta.
     pub delta: Option<u64>,
+    /// `J`: the initial value of a counter `ma` creates.
     pub initial: Option<u64>,
 }
 

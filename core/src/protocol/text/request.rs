@@ -8,6 +8,7 @@ use super::tokens::Tokens;
 use crate::cache::RELATIVE_EXPTIME_MAX;
 use crate::protocol::{CounterMode, MAX_KEY_LEN, StoreMode};
 
+/// The line memcached answers a malformed command line with.
 pub const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
 
 /// The largest data length memcached accepts on a command line (`INT_MAX - 2`: the length plus
@@ -31,9 +32,13 @@ pub fn text_exptime(t: i32) -> u32 {
 /// Which meta command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetaKind {
+    /// `mg`.
     Get,
+    /// `ms`.
     Set,
+    /// `md`.
     Delete,
+    /// `ma`.
     Arithmetic,
 }
 
@@ -42,72 +47,115 @@ pub enum MetaKind {
 pub enum TextRequest<'a> {
     /// get/gets/gat/gats: `tokens[first_key..]` then `rest` are the keys.
     Get {
+        /// The line's tokens.
         tokens: Tokens<'a>,
+        /// Index of the first key token.
         first_key: usize,
+        /// `gets`/`gats`: answer with CAS values.
         cas: bool,
+        /// `gat`/`gats`: the new expiry, an exptime (see [`crate::protocol::Command`]).
         touch: Option<u32>,
     },
     /// A storage command; `len` data bytes plus "\r\n" follow the line.
     Store {
+        /// Which store (`set`, `add`, `replace`, `append`, `prepend`, `cas`).
         mode: StoreMode,
+        /// The key (checked: at most 250 bytes).
         key: &'a [u8],
+        /// Client flags.
         flags: u32,
+        /// The expiry, an exptime (see [`crate::protocol::Command`]).
         exptime: u32,
+        /// Data bytes that follow the line (before their "\r\n").
         len: usize,
+        /// `cas`: the CAS the item must have; 0 for the others.
         cas: u64,
+        /// `noreply`: send no answer.
         noreply: bool,
     },
+    /// `delete <key> [0] [noreply]`.
     Delete {
+        /// The key (checked: at most 250 bytes).
         key: &'a [u8],
+        /// `noreply`: send no answer.
         noreply: bool,
     },
+    /// `incr`/`decr`.
     Arithmetic {
+        /// Up or down.
         mode: CounterMode,
+        /// The key (checked: at most 250 bytes).
         key: &'a [u8],
+        /// The delta.
         delta: u64,
+        /// `noreply`: send no answer.
         noreply: bool,
     },
+    /// `touch <key> <exptime>`.
     Touch {
+        /// The key (checked: at most 250 bytes).
         key: &'a [u8],
+        /// The expiry, an exptime (see [`crate::protocol::Command`]).
         exptime: u32,
+        /// `noreply`: send no answer.
         noreply: bool,
     },
     /// `delay` is `None` when it does not parse.
     FlushAll {
+        /// Seconds from now until the flush takes effect.
         delay: Option<u32>,
+        /// `noreply`: send no answer.
         noreply: bool,
     },
+    /// `verbosity <level>`.
     Verbosity {
+        /// The level asked for.
         level: u32,
+        /// `noreply`: send no answer.
         noreply: bool,
     },
+    /// `version`.
     Version,
     /// memcached's `refresh_certs`: reload the TLS certificate and key (answered even with
     /// `noreply`, as memcached does).
     RefreshCerts,
+    /// `quit`.
     Quit,
+    /// `stats [group]`.
     Stats {
+        /// The line's tokens: `tokens.at(1)` names the group.
         tokens: Tokens<'a>,
     },
     /// A meta command: the key is `tokens.at(1)`, flags from `tokens[flags_from..]`.
     Meta {
+        /// Which meta command.
         kind: MetaKind,
+        /// The line's tokens.
         tokens: Tokens<'a>,
+        /// Index of the first flag token.
         flags_from: usize,
+        /// The flags, parsed.
         flags: MetaFlags,
         /// `ms` only: the data length.
         len: usize,
     },
+    /// `mn`: the meta no-op.
     MetaNoop,
+    /// `me <key> [b]`: the item's debug line.
     MetaDebug {
+        /// The key, as sent.
         key: &'a [u8],
+        /// `b`: the key is base64-encoded.
         base64: bool,
     },
     /// Answered with this line, unless `noreply` (memcached's out_string honours noreply even for
     /// errors of classic commands). `swallow` data bytes follow and are discarded.
     Reply {
+        /// The line to answer (without "\r\n").
         line: &'static str,
+        /// `noreply`: send no answer.
         noreply: bool,
+        /// Data bytes to discard after the line.
         swallow: usize,
     },
     /// Close the connection without a reply (an HTTP request line).

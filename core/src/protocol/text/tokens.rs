@@ -13,6 +13,7 @@ pub struct Tokens<'a> {
 }
 
 impl<'a> Tokens<'a> {
+    /// Splits `line` (without its "\r\n") on single spaces, as memcached does.
     pub fn split(line: &'a [u8]) -> Tokens<'a> {
         let mut items = [&line[..0]; MAX_TOKENS - 1];
         let mut len = 0;
@@ -49,14 +50,17 @@ impl<'a> Tokens<'a> {
         self.len + 1
     }
 
+    /// How many tokens (at most 23).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the line had no tokens.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The i-th token, if there is one.
     pub fn get(&self, i: usize) -> Option<&'a [u8]> {
         (i < self.len).then(|| self.items[i])
     }
@@ -66,6 +70,7 @@ impl<'a> Tokens<'a> {
         self.get(i).unwrap_or(&[])
     }
 
+    /// The tokens as a slice.
     pub fn as_slice(&self) -> &[&'a [u8]] {
         &self.items[..self.len]
     }
