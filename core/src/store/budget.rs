@@ -17,6 +17,7 @@ pub struct SharedBudget {
 }
 
 impl SharedBudget {
+    /// A budget of `limit` bytes, none of them reserved.
     pub fn new(limit: usize) -> Arc<SharedBudget> {
         Arc::new(SharedBudget {
             limit: AtomicUsize::new(limit),
@@ -24,6 +25,7 @@ impl SharedBudget {
         })
     }
 
+    /// The limit in bytes.
     pub fn limit(&self) -> usize {
         self.limit.load(Ordering::Relaxed)
     }

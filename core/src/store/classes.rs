@@ -28,15 +28,19 @@ pub struct ClassItems {
     pub number: u64,
     /// Sum of their memcached accounting sizes (`mem_requested`).
     pub mem_requested: u64,
+    /// Live items evicted to make room.
     pub evicted: u64,
     /// Evicted items that had an expiry time.
     pub evicted_nonzero: u64,
     /// Seconds between the last access and the eviction of the latest evicted item.
     pub evicted_time: u32,
+    /// Evicted items never fetched.
     pub evicted_unfetched: u64,
     /// Evicted although accessed since the CLOCK hand last passed (a page taken whole).
     pub evicted_active: u64,
+    /// Expired items removed without ever having been fetched.
     pub expired_unfetched: u64,
+    /// Dead (expired or flushed) items whose memory was taken back.
     pub reclaimed: u64,
     /// Stores refused for want of memory.
     pub outofmemory: u64,
@@ -89,21 +93,26 @@ pub struct ClassReport {
     pub chunk_size: usize,
     /// Chunks per 1 MiB page; 1 for large items, whose every box counts as a page.
     pub chunks_per_page: usize,
+    /// Pages the class holds.
     pub total_pages: usize,
+    /// Chunks free for items (reusable or never used).
     pub free_chunks: usize,
     /// Chunks of the newest page never handed out yet.
     pub free_chunks_end: usize,
     /// Seconds since the last access of the item the CLOCK hand reaches next: the one eviction
     /// would consider first, as memcached's LRU tail is.
     pub age: u32,
+    /// The class's item counters.
     pub items: ClassItems,
 }
 
 impl ClassReport {
+    /// Chunks in the class's pages.
     pub fn total_chunks(&self) -> usize {
         self.total_pages * self.chunks_per_page
     }
 
+    /// Chunks holding items.
     pub fn used_chunks(&self) -> usize {
         self.total_chunks() - self.free_chunks
     }

@@ -89,19 +89,26 @@ pub struct ItemId(u32);
 /// What the caller stores alongside a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ItemMeta {
+    /// Opaque client flags.
     pub flags: u32,
     /// Absolute unix seconds; 0 means never.
     pub exptime: u32,
+    /// The item's CAS.
     pub cas: u64,
 }
 
 /// A borrowed view of a stored item.
 #[derive(Clone, Copy, Debug)]
 pub struct ItemRef<'a> {
+    /// The key.
     pub key: &'a [u8],
+    /// The value.
     pub value: &'a [u8],
+    /// Client flags.
     pub flags: u32,
+    /// Absolute expiry in Unix seconds; 0 means never.
     pub exptime: u32,
+    /// The item's CAS.
     pub cas: u64,
     /// Unix seconds of the last `find`/`bump` (or the store).
     pub last_access: u32,
@@ -118,8 +125,11 @@ pub struct ItemRef<'a> {
 /// What a read needs of a live item: [`Store::read`]'s answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hit<'a> {
+    /// The value.
     pub value: &'a [u8],
+    /// Client flags.
     pub flags: u32,
+    /// The item's CAS.
     pub cas: u64,
     /// The item's class id (`stats slabs` counts hits per class).
     pub class_id: u32,
@@ -139,8 +149,10 @@ pub enum Miss {
 /// Why [`Store::insert`] stored nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// The item is larger than the largest item the store takes.
     #[error("item too large")]
     TooLarge,
+    /// Nothing could be evicted to make room.
     #[error("out of memory")]
     OutOfMemory,
 }
@@ -148,9 +160,11 @@ pub enum StoreError {
 /// Counters in memcached's terms.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
+    /// Live items now, a gauge.
     pub curr_items: u64,
+    /// Items stored since start.
     pub total_items: u64,
-    /// Sum of [`Store::item_size`] over stored items.
+    /// Sum of the stored items' memcached accounting sizes, in bytes.
     pub bytes: u64,
     /// Live items removed to make room.
     pub evictions: u64,
@@ -160,7 +174,9 @@ pub struct StoreStats {
     pub expired_unfetched: u64,
     /// Dead (expired or flushed) items removed, by `find`, `insert` or eviction.
     pub reclaimed: u64,
+    /// Bytes of memory in use (slab pages and large items).
     pub memory_used: u64,
+    /// The memory limit in bytes.
     pub memory_limit: u64,
     /// Slab pages in use.
     pub pages: u64,
@@ -400,6 +416,7 @@ impl Store {
         item::set_cas(self.mem.bytes_mut(id.0), cas);
     }
 
+    /// Sets the item's absolute expiry (Unix seconds; 0 never).
     pub fn set_exptime(&mut self, id: ItemId, exptime: u32) {
         item::set_exptime(self.mem.bytes_mut(id.0), exptime);
     }
@@ -529,6 +546,7 @@ impl Store {
         }
     }
 
+    /// The store's counters.
     pub fn stats(&self) -> StoreStats {
         StoreStats {
             curr_items: self.curr_items,

@@ -99,14 +99,20 @@ pub enum ColdStart {
     /// All zero: a new file.
     #[error("a new memory file")]
     New,
+    /// The header is not keel's, or its checksum fails.
     #[error("not a keel memory file (foreign or corrupted header)")]
     Foreign,
+    /// Written by another format version.
     #[error("format version {0}, this keel uses {FORMAT_VERSION}")]
     Version(u32),
+    /// Made with another setting (memory limit, page size, shard count...).
     #[error("made with {what} {was}, now {now}")]
     Changed {
+        /// Which setting.
         what: &'static str,
+        /// Its value in the file.
         was: u64,
+        /// Its value now.
         now: u64,
     },
 }
@@ -122,7 +128,9 @@ impl ColdStart {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the memory region is {found} bytes, its layout needs {expected}")]
 pub struct RegionSizeError {
+    /// The memory's length in bytes.
     pub found: usize,
+    /// The length the layout needs.
     pub expected: usize,
 }
 
@@ -418,6 +426,7 @@ impl Region {
         header[SUM_AT..SUM_AT + 8].copy_from_slice(&sum.to_le_bytes());
     }
 
+    /// The layout the region was opened with.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
