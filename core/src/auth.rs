@@ -19,13 +19,16 @@ pub struct Credentials {
 /// Why a password database was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PwdbError {
+    /// A line that is not `user:password` (1-based line number).
     #[error("line {0}: expected user:password")]
     Malformed(usize),
+    /// The database names no user.
     #[error("no users")]
     Empty,
 }
 
 impl Credentials {
+    /// Credentials for these `(user, password)` pairs.
     pub fn new(users: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Credentials {
         Credentials {
             users: users.into_iter().collect(),
@@ -54,10 +57,12 @@ impl Credentials {
         Ok(Credentials { users })
     }
 
+    /// How many users.
     pub fn len(&self) -> usize {
         self.users.len()
     }
 
+    /// Whether there are no users.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }

@@ -127,6 +127,7 @@ impl WorkerGroup {
         })
     }
 
+    /// How many workers the group has.
     pub fn workers(&self) -> usize {
         self.slots.len()
     }

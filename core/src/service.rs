@@ -14,17 +14,33 @@ use crate::time::Timestamp;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome<'s> {
     /// Stored, deleted or flushed; `cas` is the item's new CAS (0 where memcached sends 0).
-    Done { cas: u64 },
+    Done {
+        /// The item's new CAS (0 where memcached sends 0).
+        cas: u64,
+    },
     /// A GET/GAT hit.
     Value {
+        /// The item's client flags.
         flags: u32,
+        /// The item's CAS.
         cas: u64,
+        /// The item's value.
         value: &'s [u8],
     },
     /// A TOUCH hit.
-    Touched { flags: u32, cas: u64 },
+    Touched {
+        /// The item's client flags.
+        flags: u32,
+        /// The item's CAS.
+        cas: u64,
+    },
     /// The new value of an INCR/DECR.
-    Counter { value: u64, cas: u64 },
+    Counter {
+        /// The counter after the change.
+        value: u64,
+        /// The item's new CAS.
+        cas: u64,
+    },
     /// A meta-protocol hit: the item with everything `mg`/`ma` can report about it.
     Item(ItemView<'s>),
     /// The command failed with this status.
@@ -34,8 +50,11 @@ pub enum Outcome<'s> {
 /// What the meta protocol can learn about an item, as it was before the request touched it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ItemView<'s> {
+    /// The item's value.
     pub value: &'s [u8],
+    /// The item's client flags.
     pub flags: u32,
+    /// The item's CAS (0 with CAS disabled).
     pub cas: u64,
     /// Absolute expiry in Unix seconds, 0 = never (after any TTL change by this request).
     pub exptime: u32,
@@ -59,32 +78,42 @@ pub struct ItemView<'s> {
 /// it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyEntry<'s> {
+    /// The key.
     pub key: &'s [u8],
     /// Absolute expiry in Unix seconds, 0 = never.
     pub exptime: u32,
     /// Unix seconds of the last access.
     pub last_access: u32,
+    /// The item's CAS.
     pub cas: u64,
+    /// Whether a client has read it.
     pub fetched: bool,
     /// memcached-style class id, 1..=63.
     pub class_id: u32,
     /// memcached's accounting size of the item.
     pub size: usize,
+    /// Length of the value in bytes.
     pub value_len: usize,
 }
 
 /// Which statistics a STAT request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatGroup {
+    /// `stats`: the general counters.
     General,
+    /// `stats settings`.
     Settings,
+    /// `stats items`: per-class item counts.
     Items,
+    /// `stats slabs`: per-class memory.
     Slabs,
+    /// `stats sizes`: items by size.
     Sizes,
 }
 
 /// Receives `name value` statistics lines, in order.
 pub trait StatSink {
+    /// One line: `value` is written with `Display`, as memcached prints it.
     fn stat(&mut self, name: &str, value: &dyn Display);
 }
 

@@ -7,14 +7,22 @@ use crate::config::Config;
 use crate::service::StatSink;
 use crate::time::Timestamp;
 
+/// The server's own counters (connections and traffic), as memcached's `stats` names them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServerStats {
+    /// Open connections now, a gauge (`curr_connections`).
     pub curr_connections: u64,
+    /// Connections accepted since start (`total_connections`).
     pub total_connections: u64,
+    /// Connections refused over the connection limit (`rejected_connections`).
     pub rejected_connections: u64,
+    /// Bytes read from clients (`bytes_read`).
     pub bytes_read: u64,
+    /// Bytes written to clients (`bytes_written`).
     pub bytes_written: u64,
+    /// SASL authentication requests (`auth_cmds`).
     pub auth_cmds: u64,
+    /// Failed SASL authentications (`auth_errors`).
     pub auth_errors: u64,
     /// `me` commands: memcached 1.6 counts only those as `cmd_meta`.
     pub cmd_meta: u64,
@@ -22,6 +30,7 @@ pub struct ServerStats {
     pub idle_kicks: u64,
     /// Times the driver stopped accepting (out of descriptors), and for how long in total.
     pub listen_disabled_num: u64,
+    /// Microseconds spent with accepting stopped (`time_in_listen_disabled_us`).
     pub time_in_listen_disabled_us: u64,
     /// Times a connection gave up its turn after `reqs_per_event` requests (memcached's name).
     pub conn_yields: u64,

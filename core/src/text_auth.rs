@@ -21,6 +21,7 @@ pub struct SharedCredentials {
 }
 
 impl SharedCredentials {
+    /// A handle on `credentials`.
     pub fn new(credentials: Credentials) -> SharedCredentials {
         SharedCredentials {
             current: Arc::new(RwLock::new(Arc::new(credentials))),

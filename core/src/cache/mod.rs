@@ -31,6 +31,7 @@ use stats::ClassCommandTable;
 /// An INCR/DECR on a missing key with this exptime fails instead of creating the item.
 const COUNTER_NO_CREATE: u32 = u32::MAX;
 
+/// The built-in cache's settings, defaulting as memcached does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheConfig {
     /// Bytes of item memory (memcached `-m`, default 64 MiB).
@@ -126,14 +127,17 @@ impl Cache {
         self.class_cmds(class_id)
     }
 
+    /// The settings the cache was made with.
     pub fn config(&self) -> &CacheConfig {
         &self.config
     }
 
+    /// The command counters.
     pub fn stats(&self) -> CacheStats {
         self.stats
     }
 
+    /// Memory and item counters of the store below.
     pub fn store_stats(&self) -> StoreStats {
         self.store.stats()
     }

@@ -153,10 +153,12 @@ impl SharedCache {
         self.shared.warm
     }
 
+    /// How many shards the cache has.
     pub fn shard_count(&self) -> usize {
         self.shared.shards.len()
     }
 
+    /// The settings every shard was made with.
     pub fn config(&self) -> &CacheConfig {
         &self.shared.config
     }
@@ -172,6 +174,7 @@ impl SharedCache {
         self.sums().0
     }
 
+    /// Memory and item counters, summed over every shard.
     pub fn store_stats(&self) -> StoreStats {
         self.sums().1
     }

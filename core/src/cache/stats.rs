@@ -3,28 +3,51 @@
 use crate::service::StatSink;
 use crate::store::{MAX_CLASS_IDS, Miss};
 
+/// The cache's command counters since start (or the last `stats reset`), named and counted as
+/// memcached's `stats` names and counts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
+    /// Retrieval requests, one per key (`cmd_get`).
     pub cmd_get: u64,
+    /// Storage requests (`cmd_set`).
     pub cmd_set: u64,
+    /// `flush_all` requests (`cmd_flush`).
     pub cmd_flush: u64,
+    /// Touch requests, `gat` included (`cmd_touch`).
     pub cmd_touch: u64,
+    /// Keys found (`get_hits`).
     pub get_hits: u64,
+    /// Keys not found, expired and flushed ones included (`get_misses`).
     pub get_misses: u64,
+    /// Misses because the item had expired (`get_expired`).
     pub get_expired: u64,
+    /// Misses because a flush had invalidated the item (`get_flushed`).
     pub get_flushed: u64,
+    /// Deletes of a missing key (`delete_misses`).
     pub delete_misses: u64,
+    /// Deletes that removed an item (`delete_hits`).
     pub delete_hits: u64,
+    /// Increments of a missing key (`incr_misses`).
     pub incr_misses: u64,
+    /// Increments that changed a counter (`incr_hits`).
     pub incr_hits: u64,
+    /// Decrements of a missing key (`decr_misses`).
     pub decr_misses: u64,
+    /// Decrements that changed a counter (`decr_hits`).
     pub decr_hits: u64,
+    /// CAS stores over a missing key (`cas_misses`).
     pub cas_misses: u64,
+    /// CAS stores that matched (`cas_hits`).
     pub cas_hits: u64,
+    /// CAS stores refused for a different CAS (`cas_badval`).
     pub cas_badval: u64,
+    /// Touches that found the key (`touch_hits`).
     pub touch_hits: u64,
+    /// Touches of a missing key (`touch_misses`).
     pub touch_misses: u64,
+    /// Stores refused as over the item size limit (`store_too_large`).
     pub store_too_large: u64,
+    /// Stores refused for want of memory (`store_no_memory`).
     pub store_no_memory: u64,
 }
 
@@ -89,6 +112,7 @@ impl CacheStats {
         }
     }
 
+    /// Writes the counters as `stats` lines, in memcached's order.
     pub fn write(&self, sink: &mut dyn StatSink) {
         let fields: [(&str, u64); 21] = [
             ("cmd_get", self.cmd_get),
