@@ -134,13 +134,33 @@
 //! assert_eq!(drain(&mut server, &mut socket, now), Some(CloseReason::PeerClosed));
 //! ```
 //!
-//! # Stability
+//! # What is stable
 //!
-//! keel-core is at 0.x: any release may change its API. The part meant to last is the driver
-//! contract above (`Server`'s methods, `Output`, `Interest`, `ConnId`, `Timestamp`) and the
-//! `Service` boundary; the `store`, the statistics' fields and the protocol parser's types follow
-//! keel's needs and change more freely.
+//! keel-core is at 0.x: any release may change its API, and changes follow semver for 0.x
+//! (a breaking change bumps the minor version). Everything public without a feature is the
+//! deliberate surface:
+//!
+//! - the driver contract: [`Server`]'s methods, [`Output`], [`Interest`], [`CloseReason`],
+//!   [`AcceptError`], [`ShutdownMode`], [`ConnId`], [`Timestamp`], [`Config`], [`WorkerGroup`],
+//!   [`TlsControl`]/[`TlsHook`];
+//! - the data boundary: [`Service`], [`Outcome`], [`ItemView`], [`KeyEntry`], [`StatGroup`],
+//!   [`StatSink`], and the built-in [`Cache`]/[`SharedCache`] with [`CacheConfig`];
+//! - the codec in [`protocol`], for clients and tools;
+//! - the statistics a driver or embedder reads ([`ServerStats`], [`cache::CacheStats`],
+//!   [`cache::StoreStats`]) and the credentials in [`auth`] and [`text_auth`].
+//!
+//! The driver contract and the `Service` boundary are the parts meant to last; the statistics'
+//! fields and the protocol parser's types follow memcached and keel's needs and change more
+//! freely.
+//!
+//! The cargo feature `internals` opens what keel's own crates need beyond that: the compact
+//! `store` module (slabs, index, item layout, the memory region a warm restart reattaches,
+//! the shared budget), `Cache::from_region`/`SharedCache::from_region`, `SharedCache::budget`,
+//! `Server::state` with `ConnState`, and the caches' `check_invariants`. The server, the fuzz
+//! targets and this crate's tests turn it on. It is **unstable**: not covered by semver, it
+//! changes with any release; an embedder should not depend on it.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod auth;
 mod buffer;
