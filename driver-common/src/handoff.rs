@@ -16,7 +16,9 @@ use crate::stream::Stream;
 /// its listener's connections speak.
 #[derive(Debug)]
 pub struct Accepted {
+    /// The socket.
     pub stream: Stream,
+    /// Whether it speaks plain memcached or TLS.
     pub security: Security,
 }
 
@@ -42,6 +44,7 @@ impl std::fmt::Debug for Inbox {
 }
 
 impl Inbox {
+    /// An empty inbox, shared by the worker that owns it and the one handing sockets to it.
     pub fn new() -> Arc<Inbox> {
         Arc::new(Inbox::default())
     }

@@ -11,6 +11,8 @@
 //!
 //! Dependency direction: drivers -> keel-driver-common -> keel-core.
 
+#![deny(missing_docs)]
+
 mod accept;
 mod handoff;
 mod listener;

@@ -32,10 +32,13 @@ pub enum Security {
 /// Where to listen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
+    /// A TCP socket on this address.
     Tcp(SocketAddr),
     /// A Unix domain socket at `path` with permission bits `mode` (memcached's `-a`, 0o700).
     Unix {
+        /// The socket's path.
         path: PathBuf,
+        /// Its permission bits.
         mode: u32,
     },
 }
@@ -52,14 +55,18 @@ impl fmt::Display for Endpoint {
 /// One listener to open: where, and what its connections speak.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenSpec {
+    /// Where.
     pub endpoint: Endpoint,
+    /// What its connections speak.
     pub security: Security,
 }
 
 /// A bound, nonblocking listening socket.
 #[derive(Debug)]
 pub enum Listener {
+    /// A TCP listener.
     Tcp(TcpListener),
+    /// A Unix domain socket listener.
     Unix(UnixListener),
 }
 

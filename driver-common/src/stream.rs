@@ -6,13 +6,17 @@ use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
+/// An accepted socket, TCP or Unix domain.
 #[derive(Debug)]
 pub enum Stream {
+    /// A TCP connection.
     Tcp(TcpStream),
+    /// A Unix domain socket connection.
     Unix(UnixStream),
 }
 
 impl Stream {
+    /// Puts the socket in nonblocking mode, as every driver wants it.
     pub fn set_nonblocking(&self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_nonblocking(true),

@@ -64,6 +64,7 @@ impl TlsContext {
         })
     }
 
+    /// The TLS settings in use.
     pub fn settings(&self) -> &TlsSettings {
         self.tls.settings()
     }

@@ -5,6 +5,8 @@
 //! writes until `WouldBlock`, and keeps a list of connections still ready when a per-turn budget
 //! runs out, so one busy client cannot starve the others. Every decision stays in the core.
 
+#![deny(missing_docs)]
+
 mod conn;
 mod driver;
 mod shutdown;

@@ -36,6 +36,7 @@ impl ShutdownHandle {
         }
     }
 
+    /// Whether a shutdown was requested.
     pub fn is_requested(&self) -> bool {
         self.inner.requested.load(Ordering::SeqCst)
     }

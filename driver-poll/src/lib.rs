@@ -6,6 +6,8 @@
 //! decision (limits, timeouts, backpressure, closing) stays in the core; this crate only moves
 //! bytes between sockets and the core and tells it the time.
 
+#![deny(missing_docs)]
+
 mod driver;
 mod shutdown;
 mod sockets;

@@ -39,6 +39,7 @@ impl ShutdownHandle {
         }
     }
 
+    /// Whether a shutdown was requested.
     pub fn is_requested(&self) -> bool {
         self.shared.requested.load(Ordering::SeqCst)
     }

@@ -6,18 +6,24 @@ use std::io;
 /// io_uring is missing, forbidden or too old on this system.
 #[derive(Debug, thiserror::Error)]
 pub enum Unavailable {
+    /// The kernel has no io_uring (ENOSYS).
     #[error("io_uring is not available: this kernel does not have it (ENOSYS); use --driver mio")]
     NoKernelSupport,
     #[error(
         "io_uring is not permitted (EPERM): disabled by sysctl kernel.io_uring_disabled or \
          refused by a seccomp profile (as Docker's default one does); use --driver mio"
     )]
+    /// io_uring is there but forbidden (EPERM).
     NotPermitted,
+    /// The kernel's io_uring lacks something keel needs.
     #[error("io_uring on this kernel lacks {feature} (Linux {since} or later); use --driver mio")]
     Missing {
+        /// What is missing.
         feature: &'static str,
+        /// The first Linux release with it.
         since: &'static str,
     },
+    /// Setting up the ring failed otherwise.
     #[error("io_uring setup failed: {0}; use --driver mio")]
     Setup(#[source] io::Error),
 }

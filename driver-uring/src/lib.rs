@@ -33,6 +33,8 @@
 //! wants input; bytes a receive completes meanwhile still go to the core, which keeps them in
 //! order.
 
+#![deny(missing_docs)]
+
 #[cfg(target_os = "linux")]
 mod conn;
 #[cfg(target_os = "linux")]

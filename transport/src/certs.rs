@@ -105,6 +105,7 @@ impl CertStore {
         })
     }
 
+    /// The settings the certificates were loaded with.
     pub fn settings(&self) -> &TlsSettings {
         &self.settings
     }

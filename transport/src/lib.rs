@@ -45,6 +45,8 @@
 //! client on a TLS port makes `feed` fail with [`TlsError::Protocol`]; only its own connection is
 //! closed.
 
+#![deny(missing_docs)]
+
 mod certs;
 mod error;
 mod session;

@@ -124,6 +124,7 @@ impl TlsSession {
         self.conn.send_close_notify();
     }
 
+    /// Whether the handshake is still going on.
     pub fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
     }

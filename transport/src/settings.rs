@@ -35,6 +35,7 @@ pub enum VerifyMode {
 }
 
 impl VerifyMode {
+    /// The mode for memcached's `ssl_verify_mode` level 0..=3.
     pub fn from_level(level: u8) -> Option<VerifyMode> {
         Some(match level {
             0 => VerifyMode::None,
@@ -45,6 +46,7 @@ impl VerifyMode {
         })
     }
 
+    /// The mode's memcached level.
     pub fn level(self) -> u8 {
         self as u8
     }
@@ -53,14 +55,19 @@ impl VerifyMode {
 /// memcached's `ssl_min_version`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MinVersion {
+    /// TLS 1.0 (level 0; keel serves 1.2 at least, as rustls does).
     Tls1_0,
+    /// TLS 1.1 (level 1; served as 1.2).
     Tls1_1,
+    /// TLS 1.2 (level 2, the default).
     #[default]
     Tls1_2,
+    /// TLS 1.3 (level 3).
     Tls1_3,
 }
 
 impl MinVersion {
+    /// The version for memcached's `ssl_min_version` level 0..=3.
     pub fn from_level(level: u8) -> Option<MinVersion> {
         Some(match level {
             0 => MinVersion::Tls1_0,
@@ -71,6 +78,7 @@ impl MinVersion {
         })
     }
 
+    /// The version's memcached level.
     pub fn level(self) -> u8 {
         self as u8
     }
@@ -79,13 +87,19 @@ impl MinVersion {
 /// Everything that shapes the server's TLS, from memcached's options.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsSettings {
+    /// `ssl_chain_cert`: the certificate chain file (PEM).
     pub chain_cert: Option<PathBuf>,
+    /// `ssl_key`: the private key file (PEM).
     pub key: Option<PathBuf>,
+    /// `ssl_ca_cert`: the CA certificates client certificates are checked against (PEM).
     pub ca_cert: Option<PathBuf>,
+    /// `ssl_verify_mode`.
     pub verify_mode: VerifyMode,
+    /// `ssl_min_version`.
     pub min_version: MinVersion,
     /// Colon-separated TLS 1.2 suite names; `None`: all of them.
     pub ciphers: Option<String>,
+    /// `ssl_session_cache`: resume sessions by id/ticket.
     pub session_cache: bool,
 }
 

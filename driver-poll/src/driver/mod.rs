@@ -124,6 +124,7 @@ impl<S: Service> PollDriver<S> {
         self.shutdown.clone()
     }
 
+    /// The core server the driver runs.
     pub fn server(&self) -> &Server<S> {
         &self.server
     }
