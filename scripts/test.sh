@@ -111,8 +111,12 @@ KEEL_TEST_THREADS=1 cargo test -p keel-tests --test oracle --test text_oracle --
 grep -E '^test result:' "$cargo_log"
 record "cargo test -t 1 subset: ok ($(count passed) passed, $(count failed) failed)"
 
-log "cargo doc --no-deps, rustdoc warnings as errors (not keel-server: its doc comments are its clap --help texts, which write [v6] for an IPv6 address and rustdoc reads that as a link)"
+log "cargo doc --no-deps, rustdoc warnings as errors (not keel-server: its doc comments are its clap --help texts, which write [v6] for an IPv6 address and rustdoc reads that as a link); keel-core, the drivers and keel-transport deny missing docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude keel-server
+# The public surface without keel-core's unstable internals, as an embedder sees it, then with them.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p keel-core -p keel-driver-common -p keel-driver-mio \
+    -p keel-driver-poll -p keel-driver-uring -p keel-transport
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p keel-core --features internals
 record "cargo doc: ok"
 
 log "cargo publish --dry-run -p keel-core (packages and builds the crate as crates.io would; reads the crates.io index)"
