@@ -4,6 +4,9 @@
 //! The store is pure: time comes in as `now` (unix seconds) on the calls that need it, the
 //! hash seed comes from the config, and nothing here does I/O, spawns threads or reads a clock.
 //!
+//! Outside keel-core this module is reachable only with the unstable `internals` feature (for
+//! keel's server, fuzz targets and tests): its API follows the cache's needs, not semver.
+//!
 //! How the pieces fit:
 //! - `item`: the bytes of one item (18-byte header, optional flags, key, value).
 //! - `slab`: 1 MiB pages cut into fixed chunks per size class (items up to 16 KiB).
