@@ -10,12 +10,14 @@
 //! - [`text_oracle`]: running a text stream on keel and memcached and normalising the replies;
 //! - [`spawned`]: keel with a command line of the test's own (Unix sockets, several listeners,
 //!   TLS), every endpoint of its ready line;
-//! - [`tls`]: certificates made at test time with `openssl`, and a blocking rustls client.
+//! - [`tls`]: certificates made at test time with `openssl`, and a blocking rustls client;
+//! - [`temp`]: scratch directories removed when a test ends.
 
 pub mod client;
 pub mod raw;
 pub mod server;
 pub mod spawned;
+pub mod temp;
 pub mod text;
 pub mod text_oracle;
 pub mod tls;

@@ -8,11 +8,11 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use keel_tests::raw::Raw;
 use keel_tests::server::{keel_bin, user_args};
+use keel_tests::temp::TempDir;
 use keel_tests::{Client, End, Kind, Options, Packet, Request, Server, op, server_tests};
 
 const AUTH_ERROR: u16 = 0x20;
@@ -21,33 +21,6 @@ const AUTH: u8 = 0x21;
 const STEP: u8 = 0x22;
 const USER: &str = "alice";
 const PASSWORD: &str = "Tr0ub4dor&3:horse";
-
-/// A fresh directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "keel-sasl-{tag}-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn pwdb(dir: &TempDir) -> PathBuf {
     dir.file(
@@ -93,7 +66,7 @@ fn login(c: &mut Client) {
 }
 
 fn sasl_over_sockets(kind: Kind) {
-    let dir = TempDir::new(kind.name());
+    let dir = TempDir::new(&format!("sasl-{}", kind.name()));
     let server = start_sasl(kind, &pwdb(&dir));
 
     // A connection authenticated before everything else, to show the others do not disturb it.
@@ -232,7 +205,7 @@ server_tests!(sasl_opcodes_without_sasl: mio, poll, uring, memcached);
 /// `MEMCACHED_SASL_PWDB` names the file when `--sasl-pwdb` is not given.
 #[test]
 fn password_file_from_the_environment() {
-    let dir = TempDir::new("env");
+    let dir = TempDir::new("sasl-env");
     let file = pwdb(&dir);
     let mut child = Command::new(keel_bin())
         .args(["-p", "0", "-l", "127.0.0.1", "-S"])
@@ -330,12 +303,12 @@ fn startup_error(args: &[&str]) -> String {
 
 #[test]
 fn startup_errors_are_one_line_and_exit_1() {
-    let dir = TempDir::new("startup");
+    let dir = TempDir::new("sasl-startup");
     let good = pwdb(&dir);
     let good = good.to_str().unwrap();
-    let missing = dir.0.join("no-such-file");
+    let missing = dir.path().join("no-such-file");
     let missing = missing.to_str().unwrap();
-    let directory = dir.0.to_str().unwrap();
+    let directory = dir.path().to_str().unwrap();
     let malformed = dir.file("malformed", "alice:pw\nno colon here\n");
     let malformed = malformed.to_str().unwrap();
     let empty = dir.file("empty", "# nobody\n\n");
@@ -374,7 +347,7 @@ fn startup_errors_are_one_line_and_exit_1() {
 /// An unauthenticated client cannot make the server read (or hold) a big body: the header alone is
 /// answered with 0x20 and the connection closed.
 fn unauthenticated_huge_body(kind: Kind) {
-    let dir = TempDir::new(&format!("huge-{}", kind.name()));
+    let dir = TempDir::new(&format!("sasl-huge-{}", kind.name()));
     let server = start_sasl(kind, &pwdb(&dir));
     let mut raw = Raw::connect(server.port).unwrap();
     let mut set = Request::set("k", vec![b'x'; 8]);

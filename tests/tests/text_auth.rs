@@ -8,46 +8,17 @@
 //! password in the log, and garbage on many connections leaving an authenticated one unharmed.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use keel_tests::raw::{Raw, Rng};
 use keel_tests::server::{keel_bin, user_args};
+use keel_tests::temp::TempDir;
 use keel_tests::{End, Kind, Options, Server, server_tests};
 
 const UNAUTHENTICATED: &[u8] = b"CLIENT_ERROR unauthenticated\r\n";
 const FAILURE: &[u8] = b"CLIENT_ERROR authentication failure\r\n";
 const WAIT: Duration = Duration::from_secs(5);
-
-/// A fresh directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "keel-text-auth-{tag}-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn start(kind: Kind, file: &std::path::Path, extra: &[&str]) -> Server {
     let mut extra_args = vec!["-Y".to_string(), file.display().to_string()];
@@ -145,7 +116,7 @@ fn transcript(port: u16) -> Vec<Vec<u8>> {
 
 #[test]
 fn same_replies_as_memcached() {
-    let dir = TempDir::new("oracle");
+    let dir = TempDir::new("text-auth-oracle");
     let file = dir.file("users", USERS);
     let memcached = start(Kind::Memcached, &file, &[]);
     let expected = transcript(memcached.port);
@@ -170,7 +141,7 @@ fn same_replies_as_memcached() {
 
 /// A long line without a newline closes the connection without a reply; 2048 bytes do not.
 fn junk_without_newline_closes(kind: Kind) {
-    let dir = TempDir::new("junk");
+    let dir = TempDir::new("text-auth-junk");
     let server = start(kind, &dir.file("users", USERS), &[]);
     let mut c = Raw::connect(server.port).unwrap();
     c.send(&[b'x'; 2048]).unwrap();
@@ -187,7 +158,7 @@ server_tests!(junk_without_newline_closes: mio, poll, uring, memcached);
 /// SIGHUP rereads the file: the old password stops working, the new one works, an authenticated
 /// connection stays authenticated; a malformed file keeps the users loaded before.
 fn sighup_reloads_the_file(kind: Kind) {
-    let dir = TempDir::new("hup");
+    let dir = TempDir::new("text-auth-hup");
     let file = dir.file("users", USERS);
     let server = start(kind, &file, &[]);
     let mut old = Raw::connect(server.port).unwrap();
@@ -236,7 +207,7 @@ server_tests!(sighup_reloads_the_file: mio, poll, uring, memcached);
 /// after the first space (as in memcached 1.6.42), each pipelined request gets its own reply,
 /// and a token announced over 16 KiB is refused at once and the connection closed.
 fn deliberate_differences(kind: Kind) {
-    let dir = TempDir::new("diff");
+    let dir = TempDir::new("text-auth-diff");
     let server = start(
         kind,
         &dir.file("users", "carol:pass word\nalice:s3cret\n"),
@@ -282,7 +253,7 @@ server_tests!(deliberate_differences: mio, poll, uring);
 /// Garbage and truncated auth requests on many connections at once: every connection gets
 /// replies or is closed, the server stays up, and an authenticated connection is unaffected.
 fn garbage_is_harmless(kind: Kind) {
-    let dir = TempDir::new("garbage");
+    let dir = TempDir::new("text-auth-garbage");
     let server = start(kind, &dir.file("users", USERS), &["-vv"]);
     let mut bystander = Raw::connect(server.port).unwrap();
     assert_eq!(call(&mut bystander, &auth("bob b0b")), b"STORED\r\n");
@@ -369,14 +340,14 @@ fn startup_error(args: &[&str]) -> String {
 
 #[test]
 fn startup_errors_are_one_line_and_exit_1() {
-    let dir = TempDir::new("startup");
+    let dir = TempDir::new("text-auth-startup");
     let good = dir.file("users", USERS);
     let good = good.to_str().unwrap();
     let line = startup_error(&["-Y", good, "-B", "binary"]);
     assert!(line.contains("text protocol only"), "{line}");
     let line = startup_error(&["--auth-file", good, "-S", "--sasl-pwdb", good]);
     assert!(line.contains("-Y and -S"), "{line}");
-    let missing = dir.0.join("missing");
+    let missing = dir.path().join("missing");
     let line = startup_error(&["-Y", missing.to_str().unwrap()]);
     assert!(line.contains("cannot read auth file"), "{line}");
     let secret = dir.file("secret", "alice:TopSecret\ngarbage\n");

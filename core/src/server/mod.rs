@@ -385,6 +385,9 @@ impl<S: Service> Server<S> {
         }
     }
 
+    // Inlined into `run_input`: as a call of its own it cost ~50 instructions a request
+    // (the `Dispatch` built and passed by value), ~2.8% of a depth-1 GET.
+    #[inline(always)]
     fn process_input(
         conn: &mut Connection,
         mut d: Dispatch<'_, S>,
