@@ -80,6 +80,9 @@ pub struct Config {
     /// `set <any> <flags> <exptime> <bytes>` with `user password` as its data. It makes every
     /// connection text, whatever `protocol` says. `None` leaves connections authenticated.
     pub text_auth: Option<SharedCredentials>,
+    /// The `-Y` file's path as given, reported as `auth_enabled_ascii` (memcached prints the
+    /// path there, `no` without `-Y`).
+    pub text_auth_file: Option<String>,
     /// The process's CPU time for STAT; `None` reports 0.000000 for both.
     pub process_usage: Option<ProcessUsage>,
     /// `stats cachedump` and `lru_crawler metadump` are allowed (memcached's `-X` turns them off).
@@ -115,6 +118,7 @@ impl Default for Config {
             dump_enabled: true,
             tls: None,
             memory_file: None,
+            text_auth_file: None,
         }
     }
 }

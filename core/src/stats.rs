@@ -182,8 +182,11 @@ impl ServerStats {
         );
         sink.stat("auth_enabled_sasl", &yes_no(config.sasl.is_some()));
         sink.stat("dump_enabled", &yes_no(config.dump_enabled));
-        // memcached's -Y (text-protocol tokens); keel has no such authentication.
-        sink.stat("auth_enabled_ascii", &"no");
+        // memcached's -Y: the token file's path, or "no".
+        sink.stat(
+            "auth_enabled_ascii",
+            &config.text_auth_file.as_deref().unwrap_or("no"),
+        );
         sink.stat(
             "idle_timeout",
             &config.idle_timeout.map_or(0, |t| t.as_secs()),

@@ -37,6 +37,7 @@ impl Options {
             unix_mask: self.unix_mask,
             reqs_per_event: Some(self.reqs_per_event),
             dump_enabled: !self.disable_dumping,
+            text_auth_file: self.auth_file.as_ref().map(|p| p.display().to_string()),
             ..Config::default()
         }
     }

@@ -54,7 +54,16 @@ fn call(c: &mut Raw, request: &[u8]) -> Vec<u8> {
 
 /// One value of `stats`, on an authenticated connection.
 fn stat(c: &mut Raw, name: &str) -> String {
-    let stats = String::from_utf8(call(c, b"stats\r\n")).unwrap();
+    stat_of(c, b"stats\r\n", name)
+}
+
+/// A `stats settings` line's value.
+fn setting(c: &mut Raw, name: &str) -> String {
+    stat_of(c, b"stats settings\r\n", name)
+}
+
+fn stat_of(c: &mut Raw, request: &[u8], name: &str) -> String {
+    let stats = String::from_utf8(call(c, request)).unwrap();
     let prefix = format!("STAT {name} ");
     stats
         .lines()
@@ -111,6 +120,7 @@ fn transcript(port: u16) -> Vec<Vec<u8>> {
     for name in ["auth_cmds", "auth_errors"] {
         replies.push(stat(&mut c, name).into_bytes());
     }
+    replies.push(setting(&mut c, "auth_enabled_ascii").into_bytes());
     replies
 }
 
@@ -123,6 +133,11 @@ fn same_replies_as_memcached() {
     assert_eq!(expected[0], UNAUTHENTICATED);
     assert_eq!(expected[8], FAILURE);
     assert_eq!(expected[STEPS.len()], b"STORED\r\n");
+    // memcached reports the -Y file's path as `auth_enabled_ascii`.
+    assert_eq!(
+        expected.last().map(Vec::as_slice),
+        Some(file.display().to_string().as_bytes())
+    );
     for kind in Kind::KEEL {
         let keel = start(kind, &file, &[]);
         let got = transcript(keel.port);
