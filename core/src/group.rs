@@ -7,6 +7,7 @@
 //! so it records the sums at the reset as a baseline that later sums subtract. The only counter all
 //! workers write is the count of open connections, once per accept and close, never per request.
 
+pub(crate) use crate::stats::Counter;
 use crate::stats::ServerStats;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 
@@ -21,61 +22,25 @@ pub struct WorkerGroup {
     baseline: Mutex<ServerStats>,
 }
 
-/// One worker's counters; only that worker writes them.
-#[derive(Debug, Default)]
+/// One worker's counters, indexed by `Counter`; only that worker writes them.
+#[derive(Debug)]
 #[repr(align(128))]
 pub(crate) struct StatCells {
-    curr_connections: AtomicU64,
-    total_connections: AtomicU64,
-    rejected_connections: AtomicU64,
-    bytes_read: AtomicU64,
-    bytes_written: AtomicU64,
-    auth_cmds: AtomicU64,
-    auth_errors: AtomicU64,
-    conn_yields: AtomicU64,
-    cmd_meta: AtomicU64,
-    idle_kicks: AtomicU64,
-    listen_disabled_num: AtomicU64,
-    time_in_listen_disabled_us: AtomicU64,
-    connection_structures: AtomicU64,
+    cells: [AtomicU64; Counter::ALL.len()],
 }
 
-/// Which counter of a worker's slot to change.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Counter {
-    CurrConnections,
-    TotalConnections,
-    RejectedConnections,
-    BytesRead,
-    BytesWritten,
-    AuthCmds,
-    AuthErrors,
-    ConnYields,
-    CmdMeta,
-    IdleKicks,
-    ListenDisabledNum,
-    TimeInListenDisabledUs,
-    /// A gauge, `set` rather than added to.
-    ConnectionStructures,
+impl Default for StatCells {
+    fn default() -> StatCells {
+        StatCells {
+            cells: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 impl StatCells {
+    #[inline]
     fn cell(&self, counter: Counter) -> &AtomicU64 {
-        match counter {
-            Counter::CurrConnections => &self.curr_connections,
-            Counter::TotalConnections => &self.total_connections,
-            Counter::RejectedConnections => &self.rejected_connections,
-            Counter::BytesRead => &self.bytes_read,
-            Counter::BytesWritten => &self.bytes_written,
-            Counter::AuthCmds => &self.auth_cmds,
-            Counter::AuthErrors => &self.auth_errors,
-            Counter::ConnYields => &self.conn_yields,
-            Counter::CmdMeta => &self.cmd_meta,
-            Counter::IdleKicks => &self.idle_kicks,
-            Counter::ListenDisabledNum => &self.listen_disabled_num,
-            Counter::TimeInListenDisabledUs => &self.time_in_listen_disabled_us,
-            Counter::ConnectionStructures => &self.connection_structures,
-        }
+        &self.cells[counter as usize]
     }
 
     /// Sets a gauge; only the owning worker calls it.
@@ -96,22 +61,7 @@ impl StatCells {
     }
 
     pub(crate) fn snapshot(&self) -> ServerStats {
-        let get = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
-        ServerStats {
-            curr_connections: get(&self.curr_connections),
-            total_connections: get(&self.total_connections),
-            rejected_connections: get(&self.rejected_connections),
-            bytes_read: get(&self.bytes_read),
-            bytes_written: get(&self.bytes_written),
-            auth_cmds: get(&self.auth_cmds),
-            auth_errors: get(&self.auth_errors),
-            conn_yields: get(&self.conn_yields),
-            cmd_meta: get(&self.cmd_meta),
-            idle_kicks: get(&self.idle_kicks),
-            listen_disabled_num: get(&self.listen_disabled_num),
-            time_in_listen_disabled_us: get(&self.time_in_listen_disabled_us),
-            connection_structures: get(&self.connection_structures),
-        }
+        ServerStats::from_fn(|c| self.cell(c).load(Ordering::Relaxed))
     }
 }
 

@@ -7,35 +7,83 @@ use crate::config::Config;
 use crate::service::StatSink;
 use crate::time::Timestamp;
 
-/// The server's own counters (connections and traffic), as memcached's `stats` names them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ServerStats {
+/// Declares the server's statistics once: the public `ServerStats` (one field each), the
+/// `Counter` that names each for a worker's slot, and the field-by-field arithmetic (sums over
+/// workers, differences from a `stats reset` baseline). A `gauge` is a level, not a count: a
+/// reset leaves it as it is.
+macro_rules! server_stats {
+    ($( $(#[$doc:meta])* $field:ident / $variant:ident : $kind:ident, )+) => {
+        /// The server's own counters (connections and traffic), as memcached's `stats` names them.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct ServerStats {
+            $( $(#[$doc])* pub $field: u64, )+
+        }
+
+        /// Which counter of a worker's slot to change.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub(crate) enum Counter {
+            $( $variant, )+
+        }
+
+        impl Counter {
+            /// Every counter, in declaration order (`Counter as usize` indexes this).
+            pub(crate) const ALL: &[Counter] = &[$( Counter::$variant, )+];
+
+            /// A level rather than a count (`stats reset` keeps it).
+            const fn is_gauge(self) -> bool {
+                match self {
+                    $( Counter::$variant => server_stats!(@gauge $kind), )+
+                }
+            }
+        }
+
+        impl ServerStats {
+            /// Builds the stats from a value per counter.
+            pub(crate) fn from_fn(mut value: impl FnMut(Counter) -> u64) -> ServerStats {
+                ServerStats {
+                    $( $field: value(Counter::$variant), )+
+                }
+            }
+
+            /// The value of one counter.
+            pub(crate) fn get(&self, counter: Counter) -> u64 {
+                match counter {
+                    $( Counter::$variant => self.$field, )+
+                }
+            }
+        }
+    };
+    (@gauge gauge) => { true };
+    (@gauge counter) => { false };
+}
+
+server_stats! {
     /// Open connections now, a gauge (`curr_connections`).
-    pub curr_connections: u64,
+    curr_connections / CurrConnections: gauge,
     /// Connections accepted since start (`total_connections`).
-    pub total_connections: u64,
+    total_connections / TotalConnections: counter,
     /// Connections refused over the connection limit (`rejected_connections`).
-    pub rejected_connections: u64,
+    rejected_connections / RejectedConnections: counter,
     /// Bytes read from clients (`bytes_read`).
-    pub bytes_read: u64,
+    bytes_read / BytesRead: counter,
     /// Bytes written to clients (`bytes_written`).
-    pub bytes_written: u64,
+    bytes_written / BytesWritten: counter,
     /// SASL authentication requests (`auth_cmds`).
-    pub auth_cmds: u64,
+    auth_cmds / AuthCmds: counter,
     /// Failed SASL authentications (`auth_errors`).
-    pub auth_errors: u64,
+    auth_errors / AuthErrors: counter,
     /// `me` commands: memcached 1.6 counts only those as `cmd_meta`.
-    pub cmd_meta: u64,
+    cmd_meta / CmdMeta: counter,
     /// Connections closed by the idle timeout.
-    pub idle_kicks: u64,
-    /// Times the driver stopped accepting (out of descriptors), and for how long in total.
-    pub listen_disabled_num: u64,
+    idle_kicks / IdleKicks: counter,
+    /// Times the driver stopped accepting (out of descriptors).
+    listen_disabled_num / ListenDisabledNum: counter,
     /// Microseconds spent with accepting stopped (`time_in_listen_disabled_us`).
-    pub time_in_listen_disabled_us: u64,
+    time_in_listen_disabled_us / TimeInListenDisabledUs: counter,
     /// Times a connection gave up its turn after `reqs_per_event` requests (memcached's name).
-    pub conn_yields: u64,
+    conn_yields / ConnYields: counter,
     /// Connection slots ever allocated (memcached's `connection_structures`), a gauge.
-    pub connection_structures: u64,
+    connection_structures / ConnectionStructures: gauge,
 }
 
 /// What the general STAT group needs to know besides the counters.
@@ -59,51 +107,21 @@ impl fmt::Display for TimeVal {
 }
 
 impl ServerStats {
-    /// The field-by-field sum (several workers' counters).
+    /// The field-by-field sum (several workers' counters). Wrapping: a worker's open-connection
+    /// gauge goes down by adding its negation.
     pub(crate) fn plus(&self, other: &ServerStats) -> ServerStats {
-        ServerStats {
-            curr_connections: self.curr_connections.wrapping_add(other.curr_connections),
-            total_connections: self.total_connections + other.total_connections,
-            rejected_connections: self.rejected_connections + other.rejected_connections,
-            bytes_read: self.bytes_read + other.bytes_read,
-            bytes_written: self.bytes_written + other.bytes_written,
-            auth_cmds: self.auth_cmds + other.auth_cmds,
-            auth_errors: self.auth_errors + other.auth_errors,
-            cmd_meta: self.cmd_meta + other.cmd_meta,
-            idle_kicks: self.idle_kicks + other.idle_kicks,
-            listen_disabled_num: self.listen_disabled_num + other.listen_disabled_num,
-            time_in_listen_disabled_us: self.time_in_listen_disabled_us
-                + other.time_in_listen_disabled_us,
-            conn_yields: self.conn_yields + other.conn_yields,
-            connection_structures: self.connection_structures + other.connection_structures,
-        }
+        ServerStats::from_fn(|c| self.get(c).wrapping_add(other.get(c)))
     }
 
     /// The counters since `base` was taken (a STAT reset); gauges such as curr_connections stay.
     pub(crate) fn since(&self, base: &ServerStats) -> ServerStats {
-        ServerStats {
-            curr_connections: self.curr_connections,
-            total_connections: self
-                .total_connections
-                .saturating_sub(base.total_connections),
-            rejected_connections: self
-                .rejected_connections
-                .saturating_sub(base.rejected_connections),
-            bytes_read: self.bytes_read.saturating_sub(base.bytes_read),
-            bytes_written: self.bytes_written.saturating_sub(base.bytes_written),
-            auth_cmds: self.auth_cmds.saturating_sub(base.auth_cmds),
-            auth_errors: self.auth_errors.saturating_sub(base.auth_errors),
-            cmd_meta: self.cmd_meta.saturating_sub(base.cmd_meta),
-            idle_kicks: self.idle_kicks.saturating_sub(base.idle_kicks),
-            listen_disabled_num: self
-                .listen_disabled_num
-                .saturating_sub(base.listen_disabled_num),
-            time_in_listen_disabled_us: self
-                .time_in_listen_disabled_us
-                .saturating_sub(base.time_in_listen_disabled_us),
-            conn_yields: self.conn_yields.saturating_sub(base.conn_yields),
-            connection_structures: self.connection_structures,
-        }
+        ServerStats::from_fn(|c| {
+            if c.is_gauge() {
+                self.get(c)
+            } else {
+                self.get(c).saturating_sub(base.get(c))
+            }
+        })
     }
 
     /// The server's general lines; the caller puts them in memcached's order with the service's.
@@ -210,6 +228,45 @@ impl ServerStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_index_their_own_field() {
+        for (i, &c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(c as usize, i);
+            let one = ServerStats::from_fn(|other| u64::from(other == c));
+            assert_eq!(one.get(c), 1);
+            assert_eq!(Counter::ALL.iter().map(|&o| one.get(o)).sum::<u64>(), 1);
+        }
+    }
+
+    #[test]
+    fn sums_wrap_and_resets_keep_gauges() {
+        let a = ServerStats {
+            curr_connections: 3,
+            total_connections: 10,
+            connection_structures: 4,
+            bytes_read: 100,
+            ..ServerStats::default()
+        };
+        let b = ServerStats {
+            curr_connections: u64::MAX, // one worker closed a connection more than it opened
+            total_connections: 5,
+            bytes_read: 50,
+            ..ServerStats::default()
+        };
+        let sum = a.plus(&b);
+        assert_eq!(
+            (sum.curr_connections, sum.total_connections, sum.bytes_read),
+            (2, 15, 150)
+        );
+        let since = sum.since(&a);
+        assert_eq!(
+            (since.curr_connections, since.connection_structures),
+            (2, 4)
+        );
+        assert_eq!((since.total_connections, since.bytes_read), (5, 50));
+        assert_eq!(a.since(&sum).total_connections, 0);
+    }
 
     struct Lines(Vec<String>);
 
