@@ -4,10 +4,10 @@
 //! driver's own, not the core's `ConnId` indices, which the core reuses at once; a generation per
 //! slot tells a completion for a previous occupant apart.
 
-use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 
 use keel_core::ConnId;
+use keel_driver_common::{Stream, TlsConn};
 
 use crate::sys::{Op, Token};
 
@@ -25,7 +25,9 @@ pub(crate) enum Recv {
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Stream,
+    /// The TLS session of a connection on a TLS listener; `None` for plaintext.
+    pub(crate) tls: Option<Box<TlsConn>>,
     pub(crate) generation: u32,
     pub(crate) recv: Recv,
     /// The core has closed the connection: the socket closes once nothing is in flight.
@@ -60,7 +62,7 @@ pub(crate) struct Slots {
 const NONE: u32 = u32::MAX;
 
 impl Slots {
-    pub(crate) fn insert(&mut self, id: ConnId, stream: TcpStream) -> u32 {
+    pub(crate) fn insert(&mut self, id: ConnId, stream: Stream, tls: Option<Box<TlsConn>>) -> u32 {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.generations.push(0);
@@ -71,6 +73,7 @@ impl Slots {
         self.slots[slot as usize] = Some(Conn {
             id,
             stream,
+            tls,
             generation: *generation,
             recv: Recv::Idle,
             closing: false,

@@ -2,7 +2,8 @@
 //! the driver submits operations and the kernel completes them later, owning their buffers in
 //! between.
 //!
-//! - A multishot accept on the listener; a multishot receive per connection into a registered
+//! - A multishot accept per listener (driver-common's `Listener`: any number of TCP and Unix
+//!   domain sockets, `-l` and `-s`); a multishot receive per connection into a registered
 //!   ring of provided buffers (one receive per completion on kernels before 6.0). A buffer is
 //!   lent to the driver by its completion, handed to the core with `handle_input` and given back
 //!   at once; when the ring runs dry the receive ends with ENOBUFS and waits for buffers (the
@@ -13,6 +14,11 @@
 //!   closed once the kernel has completed all of them. Shutdown cancels everything left.
 //! - The wake-up (shutdown, connections handed over by another worker with `-t N`) is an eventfd
 //!   with a read kept armed on the ring.
+//! - TLS (`-Z`) through driver-common's `TlsConn`, the adapter every driver shares: a receive
+//!   completion's ciphertext goes to `TlsConn::receive`, and `TlsConn::transmit` encrypts the
+//!   core's output straight into the slot's send buffer (capped like a plaintext send; the rest
+//!   waits in the session for the completion). A closing TLS connection's close_notify (or
+//!   alert) is written once nothing of it is in flight, if the socket takes it at once.
 //! - `unsafe` lives in `sys` alone, which owns every piece of memory the kernel touches.
 //!
 //! ## The core's output contract, as this driver relies on it

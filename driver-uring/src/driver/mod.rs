@@ -10,14 +10,12 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io as stdio;
 use std::mem;
-use std::net::TcpListener;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use keel_core::{ConnId, Server, Service, Timestamp, earliest};
 use keel_driver_common::{
-    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Security, Spreader,
+    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Listener, Security, Spreader,
 };
 
 use crate::conn::Slots;
@@ -32,12 +30,21 @@ const BUFFERS: BufferSpec = BufferSpec {
     size: 8 << 10,
 };
 
-/// The listener's multishot accept.
+/// A listener's multishot accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Accept {
     Idle,
     Armed,
     Cancelling,
+}
+
+/// One listening socket (TCP or Unix), what its connections speak, and its accept. Its index in
+/// `UringDriver::listeners` is the slot in its accept's token.
+struct ListenerSlot {
+    /// `None` once closed on shutdown (the index stays, so tokens keep their meaning).
+    listener: Option<Listener>,
+    security: Security,
+    accept: Accept,
 }
 
 /// A `keel_core::Server` driven by io_uring completions.
@@ -54,9 +61,10 @@ pub struct UringDriver<S> {
     shutdown: ShutdownHandle,
     /// Boxed: the io_uring handle is large, and the driver sits in an enum with the others.
     ring: Option<Box<Ring>>,
-    listener: Option<TcpListener>,
-    accept: Accept,
+    listeners: Vec<ListenerSlot>,
     conns: Slots,
+    /// TLS connections' plaintext, on its way from a receive buffer to the core.
+    plain: Vec<u8>,
     /// This turn's completions, kept for the allocation.
     completions: Vec<Completion>,
     /// Slots to settle at the end of the turn.
@@ -92,9 +100,9 @@ impl<S: Service> UringDriver<S> {
             options,
             shutdown: ShutdownHandle::default(),
             ring: None,
-            listener: None,
-            accept: Accept::Idle,
+            listeners: Vec::new(),
             conns: Slots::default(),
+            plain: Vec::new(),
             completions: Vec::new(),
             touched: Vec::new(),
             starved: VecDeque::new(),
@@ -129,42 +137,32 @@ impl<S: Service> UringDriver<S> {
         self.shutdown.clone()
     }
 
-    /// Creates the ring, the wake-up eventfd and the listener (backlog `DriverOptions::backlog`);
-    /// returns the endpoint bound, or the one that failed and why. An io_uring that cannot be set
-    /// up is an `Unsupported` error naming the cause and `--driver mio`. This driver serves one
-    /// plaintext TCP listener: Unix sockets (`-s`), TLS (`-Z`) and several `-l` addresses are an
-    /// `Unsupported` error naming `--driver mio`.
+    /// Creates the ring, the wake-up eventfd and the listeners (TCP or Unix, plaintext or TLS,
+    /// backlog `DriverOptions::backlog`), each served by a multishot accept of its own; returns
+    /// the endpoints bound (a TCP port 0 replaced by the kernel's choice), in order, or the one
+    /// that failed and why. An io_uring that cannot be set up is an `Unsupported` error naming
+    /// the cause and `--driver mio`.
     pub fn bind(
         &mut self,
         specs: &[ListenSpec],
     ) -> Result<Vec<Endpoint>, (Endpoint, stdio::Error)> {
-        let addr = match specs {
-            [
-                ListenSpec {
-                    endpoint: Endpoint::Tcp(addr),
-                    security: Security::Plain,
-                },
-            ] => *addr,
-            _ => {
-                let endpoint = specs.first().map_or_else(
-                    || Endpoint::Tcp(([0, 0, 0, 0], 0).into()),
-                    |spec| spec.endpoint.clone(),
-                );
-                let why = "the uring driver serves one plaintext TCP listener \
-                           (no -s, -Z or several -l yet); use --driver mio";
-                return Err((
-                    endpoint,
-                    stdio::Error::new(stdio::ErrorKind::Unsupported, why),
-                ));
-            }
+        let first = |e| match specs.first() {
+            Some(spec) => (spec.endpoint.clone(), e),
+            None => (Endpoint::Tcp(([0, 0, 0, 0], 0).into()), e),
         };
-        let fail = |e| (Endpoint::Tcp(addr), e);
-        self.open_ring().map_err(fail)?;
-        let listener = TcpListener::bind(addr).map_err(fail)?;
-        sys::listen(listener.as_raw_fd(), self.options.backlog).map_err(fail)?;
-        let local = listener.local_addr().map_err(fail)?;
-        self.listener = Some(listener);
-        Ok(vec![Endpoint::Tcp(local)])
+        self.open_ring().map_err(first)?;
+        let mut bound = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let (listener, endpoint) = Listener::bind(&spec.endpoint, self.options.backlog)
+                .map_err(|e| (spec.endpoint.clone(), e))?;
+            self.listeners.push(ListenerSlot {
+                listener: Some(listener),
+                security: spec.security,
+                accept: Accept::Idle,
+            });
+            bound.push(endpoint);
+        }
+        Ok(bound)
     }
 
     /// After `bind`: new connections are spread round robin over the workers `spreader` names,
@@ -208,7 +206,7 @@ impl<S: Service> UringDriver<S> {
             tracing::warn!("io_uring operations still in flight after shutdown");
         }
         self.conns.clear();
-        self.listener = None;
+        self.listeners.clear();
         self.ring = Some(ring);
         result
     }
