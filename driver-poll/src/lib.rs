@@ -7,10 +7,9 @@
 //! bytes between sockets and the core and tells it the time.
 
 mod driver;
-mod shutdown;
 mod sockets;
 mod timeout;
+mod wake;
 
 pub use driver::PollDriver;
-pub use keel_driver_common::{Clock, DriverOptions, Inbox, Spreader};
-pub use shutdown::ShutdownHandle;
+pub use keel_driver_common::{Clock, DriverOptions, Inbox, ShutdownHandle, Spreader};

@@ -45,8 +45,6 @@ mod conn;
 mod driver;
 mod error;
 #[cfg(target_os = "linux")]
-mod shutdown;
-#[cfg(target_os = "linux")]
 mod sys;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
@@ -54,8 +52,6 @@ mod unsupported;
 #[cfg(target_os = "linux")]
 pub use driver::{UringDriver, probe};
 pub use error::Unavailable;
-pub use keel_driver_common::{Clock, DriverOptions, Inbox, Spreader};
-#[cfg(target_os = "linux")]
-pub use shutdown::ShutdownHandle;
+pub use keel_driver_common::{Clock, DriverOptions, Inbox, ShutdownHandle, Spreader};
 #[cfg(not(target_os = "linux"))]
-pub use unsupported::{ShutdownHandle, UringDriver, probe};
+pub use unsupported::{UringDriver, probe};

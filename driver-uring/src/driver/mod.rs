@@ -8,19 +8,20 @@ mod io;
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io as stdio;
+use std::io::{self as stdio, Write};
 use std::mem;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use keel_core::{ConnId, Server, Service, Timestamp, earliest};
 use keel_driver_common::{
-    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Listener, Security, Spreader,
+    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Listener, Security, ShutdownHandle,
+    Spreader,
 };
 
 use crate::conn::Slots;
 use crate::error::Unavailable;
-use crate::shutdown::ShutdownHandle;
 use crate::sys::{self, BufferSpec, Completion, Ring};
 
 /// Receive buffers per worker unless `set_receive_buffers` says otherwise: 256 of 8 KiB (2 MiB).
@@ -61,6 +62,8 @@ pub struct UringDriver<S> {
     shutdown: ShutdownHandle,
     /// Boxed: the io_uring handle is large, and the driver sits in an enum with the others.
     ring: Option<Box<Ring>>,
+    /// The wake-up behind `shutdown`: its `Wake` writes it, the ring keeps a read armed on it.
+    eventfd: Option<Arc<File>>,
     listeners: Vec<ListenerSlot>,
     conns: Slots,
     /// TLS connections' plaintext, on its way from a receive buffer to the core.
@@ -99,6 +102,7 @@ impl<S: Service> UringDriver<S> {
             server,
             options,
             shutdown: ShutdownHandle::default(),
+            eventfd: None,
             ring: None,
             listeners: Vec::new(),
             conns: Slots::default(),
@@ -184,7 +188,14 @@ impl<S: Service> UringDriver<S> {
     fn open_ring(&mut self) -> stdio::Result<()> {
         if self.ring.is_none() {
             self.ring = Some(Box::new(Ring::new(self.buffers)?));
-            self.shutdown.attach(File::from(sys::eventfd()?));
+            let eventfd = Arc::new(File::from(sys::eventfd()?));
+            let writer = Arc::clone(&eventfd);
+            self.shutdown.attach(Box::new(move || {
+                // Adding to the counter cannot block short of 2^64 - 2 pending wake-ups; a
+                // failure means the driver is gone.
+                let _ = (&*writer).write(&1u64.to_ne_bytes());
+            }));
+            self.eventfd = Some(eventfd);
         }
         Ok(())
     }
@@ -192,7 +203,8 @@ impl<S: Service> UringDriver<S> {
     /// Runs until shutdown completes: every connection closed, or the grace period over. Every
     /// operation still in flight then is cancelled and waited for before the sockets close.
     pub fn run(&mut self) -> stdio::Result<()> {
-        let (Some(mut ring), Some(eventfd)) = (self.ring.take(), self.shutdown.fd()) else {
+        let eventfd = self.eventfd.as_ref().map(|e| e.as_raw_fd());
+        let (Some(mut ring), Some(eventfd)) = (self.ring.take(), eventfd) else {
             return Err(stdio::Error::new(
                 stdio::ErrorKind::NotConnected,
                 "UringDriver::run before bind",
