@@ -7,8 +7,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// Ends a driver's wait. Called from signal handlers: it must be async-signal-safe (one
-/// `write`, no lock, no allocation) and never block.
+/// Ends a driver's wait, from another thread (an `Inbox` push) or a signal handler: it must be
+/// async-signal-safe (one `write`, no lock, no allocation) and never block.
 pub type Wake = Box<dyn Fn() + Send + Sync>;
 
 /// Clone it freely; `trigger` is async-signal-safe (an atomic store plus the driver's `Wake`).

@@ -57,6 +57,8 @@ pub(crate) struct Slots {
     free: Vec<u32>,
     /// The slot of each open core connection, by `ConnId::index()`.
     by_core: Vec<u32>,
+    /// Occupied slots whose connection the core has not closed.
+    open: usize,
 }
 
 const NONE: u32 = u32::MAX;
@@ -86,6 +88,7 @@ impl Slots {
             self.by_core.resize(index + 1, NONE);
         }
         self.by_core[index] = slot;
+        self.open += 1;
         slot
     }
 
@@ -113,6 +116,7 @@ impl Slots {
         if let Some(conn) = self.slot(slot) {
             conn.closing = true;
         }
+        self.open -= 1;
         Some(slot)
     }
 
@@ -121,6 +125,12 @@ impl Slots {
         let conn = self.slots.get_mut(slot as usize)?.take()?;
         self.free.push(slot);
         Some(conn)
+    }
+
+    /// Slots whose connection is open in the core: at the end of every turn, when the core's
+    /// outputs are drained, exactly `Server::connection_count`.
+    pub(crate) fn open(&self) -> usize {
+        self.open
     }
 
     /// Every occupied slot.
@@ -137,5 +147,6 @@ impl Slots {
         self.slots.clear();
         self.free.clear();
         self.by_core.clear();
+        self.open = 0;
     }
 }

@@ -254,6 +254,13 @@ impl<S: Service> UringDriver<S> {
             self.drain_outputs(ring)?;
             self.settle_touched(ring)?;
             self.rearm(ring)?;
+            // The accounting that finds a connection the core holds but no slot serves (or the
+            // reverse): checked in debug builds, which the end-to-end tests run.
+            debug_assert_eq!(
+                self.conns.open(),
+                self.server.connection_count(),
+                "open slots against the core's connections"
+            );
         }
         Ok(())
     }
