@@ -38,6 +38,10 @@ pub(crate) struct Conn {
     pub(crate) touched: bool,
     /// Waiting for receive buffers (the ring ran out).
     pub(crate) starved: bool,
+    /// A poll for an error or hang-up (the peer's reset) is in flight.
+    pub(crate) watching: bool,
+    /// The peer reset: receives are one completion each from now on (see `driver::io`).
+    pub(crate) reset: bool,
 }
 
 impl Conn {
@@ -82,6 +86,8 @@ impl Slots {
             cancels: 0,
             touched: false,
             starved: false,
+            watching: false,
+            reset: false,
         });
         let index = id.index();
         if self.by_core.len() <= index {

@@ -8,6 +8,11 @@
 //!   lent to the driver by its completion, handed to the core with `handle_input` and given back
 //!   at once; when the ring runs dry the receive ends with ENOBUFS and waits for buffers (the
 //!   driver slows down, it does not fail the connection).
+//! - Beside each multishot receive, a one-shot poll waits for the peer's reset (POLLERR,
+//!   POLLHUP): a multishot receive can miss a reset that arrives behind unread data (it reads
+//!   the data, finds the socket empty and waits for a wake-up that has already come), which left
+//!   connections open under the soak's faults. After a reset the connection receives one
+//!   completion at a time, and a fresh receive reports the reset.
 //! - One `io_uring_enter` per loop turn submits the turn's operations and waits for the next
 //!   completion, at most until the core's next deadline (`Server::poll_timeout`).
 //! - A `Close` from the core cancels the connection's operations in flight; the socket is

@@ -50,6 +50,7 @@ pub(crate) enum Op {
     Recv = 3,
     Send = 4,
     Cancel = 5,
+    Hangup = 6,
 }
 
 /// What an operation's `user_data` says: the operation, the connection slot, and the slot's
@@ -81,6 +82,7 @@ impl Token {
             3 => Op::Recv,
             4 => Op::Send,
             5 => Op::Cancel,
+            6 => Op::Hangup,
             _ => return None,
         };
         Some(Token {
@@ -360,6 +362,15 @@ impl Ring {
         self.push(entry.user_data(token.encode()))
     }
 
+    /// Waits (once) for an error or a hang-up on `fd`: a peer's reset.
+    pub(crate) fn poll_hangup(&mut self, token: Token, fd: RawFd) -> io::Result<()> {
+        let mask = (libc::POLLERR | libc::POLLHUP) as u32;
+        let entry = opcode::PollAdd::new(Fd(fd), mask)
+            .build()
+            .user_data(token.encode());
+        self.push(entry)
+    }
+
     /// Whether slot `slot` has a send the kernel still holds.
     pub(crate) fn sending(&self, slot: u32) -> bool {
         self.sends.get(slot as usize).is_some_and(|s| s.in_flight)
@@ -617,6 +628,7 @@ mod tests {
             Token::new(Op::Recv, 0, 1),
             Token::new(Op::Send, 12345, 0xff_ffff),
             Token::new(Op::Cancel, u32::MAX - 1, 0x1_000_001),
+            Token::new(Op::Hangup, 7, 3),
         ] {
             assert_eq!(Token::decode(token.encode()), Some(token));
         }

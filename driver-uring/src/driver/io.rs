@@ -39,7 +39,32 @@ impl<S: Service> UringDriver<S> {
                 }
                 Ok(())
             }
+            Op::Hangup => self.on_hangup(ring, c),
         }
+    }
+
+    /// The peer reset the connection (or the poll was cancelled by a close). A multishot
+    /// receive can miss a reset that arrives behind unread data: it reads the data, finds the
+    /// socket empty and waits for a wake-up that already came, so the reset is never reported
+    /// (seen under the soak's faults: a connection left open in the core). From a reset on,
+    /// the connection's receive is cancelled and armed again one completion at a time; a fresh
+    /// receive reports the reset once the data is read.
+    fn on_hangup(&mut self, ring: &mut Ring, c: Completion) -> Result {
+        let Some(conn) = self.conns.get(c.token) else {
+            return Ok(());
+        };
+        conn.watching = false;
+        if c.result > 0 && !conn.closing {
+            tracing::debug!(id = ?conn.id, "peer reset");
+            conn.reset = true;
+            if conn.recv == Recv::Armed {
+                ring.cancel(conn.token(Op::Recv, c.token.slot))?;
+                conn.cancels += 1;
+                conn.recv = Recv::Cancelling;
+            }
+        }
+        self.touch(c.token.slot);
+        Ok(())
     }
 
     fn on_accept(&mut self, ring: &mut Ring, c: Completion) -> Result {
@@ -283,7 +308,7 @@ impl<S: Service> UringDriver<S> {
                     };
                     let sending = ring.sending(slot);
                     if let Some(conn) = self.conns.slot(slot) {
-                        if conn.recv != Recv::Idle || sending {
+                        if conn.recv != Recv::Idle || sending || conn.watching {
                             ring.cancel_fd(conn.token(Op::Cancel, slot), conn.fd())?;
                             conn.cancels += 1;
                             if conn.recv == Recv::Armed {
@@ -317,7 +342,7 @@ impl<S: Service> UringDriver<S> {
         };
         conn.touched = false;
         if conn.closing {
-            if conn.recv == Recv::Idle && !sending && conn.cancels == 0 {
+            if conn.recv == Recv::Idle && !sending && conn.cancels == 0 && !conn.watching {
                 if let Some(tls) = &mut conn.tls {
                     say_goodbye(tls, &conn.stream);
                 }
@@ -352,7 +377,13 @@ impl<S: Service> UringDriver<S> {
         let want = self.server.interest(id);
         match conn.recv {
             Recv::Idle if want.read && !conn.starved => {
-                ring.recv(conn.token(Op::Recv, slot), fd, self.multishot)?;
+                let multishot = self.multishot && !conn.reset;
+                // A multishot receive is paired with a watch for the peer's reset (`on_hangup`).
+                if multishot && !conn.watching {
+                    ring.poll_hangup(conn.token(Op::Hangup, slot), fd)?;
+                    conn.watching = true;
+                }
+                ring.recv(conn.token(Op::Recv, slot), fd, multishot)?;
                 conn.recv = Recv::Armed;
             }
             Recv::Armed if !want.read => {
