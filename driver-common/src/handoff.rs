@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::listener::Security;
+use crate::shutdown::Wake;
 use crate::stream::Stream;
 
 /// A connection accepted by the listening worker: its socket (TCP or Unix, nonblocking) and what
@@ -21,9 +22,6 @@ pub struct Accepted {
     /// Whether it speaks plain memcached or TLS.
     pub security: Security,
 }
-
-/// Wakes a worker's loop from another thread.
-pub type Wake = Box<dyn Fn() + Send + Sync>;
 
 /// New connections waiting for one worker.
 #[derive(Default)]

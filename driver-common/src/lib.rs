@@ -7,7 +7,9 @@
 //! - `listener` and `stream`: TCP and Unix domain listeners (memcached's `-l`, `-s`, `-a`) and
 //!   the sockets they accept, each listener with the transport its connections speak;
 //! - `tls`: the TLS adapter between a TLS connection's socket and the core (`TlsConn`), and the
-//!   server's certificates and TLS statistics (`TlsContext`).
+//!   server's certificates and TLS statistics (`TlsContext`);
+//! - `shutdown`: the handle that stops a driver loop (`ShutdownHandle`), with each driver's own
+//!   wake-up behind it.
 //!
 //! Dependency direction: drivers -> keel-driver-common -> keel-core.
 
@@ -16,6 +18,7 @@
 mod accept;
 mod handoff;
 mod listener;
+mod shutdown;
 mod stream;
 mod tls;
 
@@ -26,6 +29,7 @@ use keel_core::Timestamp;
 pub use accept::{ACCEPT_BACKOFF_MS, out_of_descriptors};
 pub use handoff::{Accepted, Inbox, Spreader};
 pub use listener::{Endpoint, ListenSpec, Listener, Security};
+pub use shutdown::{ShutdownHandle, Wake};
 pub use stream::Stream;
 pub use tls::{TlsConn, TlsContext, Transmitted};
 

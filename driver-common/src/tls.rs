@@ -1,16 +1,25 @@
-//! TLS between the socket and the core, once for both drivers, on keel-transport's sans-I/O
+//! TLS between the socket and the core, once for every driver, on keel-transport's sans-I/O
 //! sessions: ciphertext read from the socket goes through `TlsConn::receive` to
-//! `Server::handle_input`; the core's `outbound` goes through `TlsConn::transmit` to the socket.
-//! A plaintext TCP or Unix connection has no `TlsConn` and never comes here: its hot path is
-//! the drivers' own, unchanged.
+//! `Server::handle_input`; the core's `outbound` goes through `TlsConn::transmit` to a sink. A
+//! plaintext TCP or Unix connection has no `TlsConn` and never comes here: its hot path is the
+//! drivers' own, unchanged.
 //!
-//! - Handshakes never block: they advance inside `receive` and `transmit` like any other bytes.
+//! The adapter does no I/O of its own and assumes no kind of socket: `receive` only takes bytes,
+//! and every byte for the peer leaves through `transmit` or `close` into the `Write` the driver
+//! passes. A readiness driver passes the socket (writing until `WouldBlock`); a completion driver
+//! (io_uring) passes the send buffer it owns until the send's completion, capped so that it
+//! reports `WouldBlock` when full.
+//!
+//! - Handshakes never block: they advance inside `receive` and `transmit` like any other bytes;
+//!   the session's answers wait in it until the next `transmit` (drivers transmit right after a
+//!   receive).
 //! - A client stalled mid-handshake: from accept until the handshake completes, the connection
 //!   is marked with `Server::hold_partial`, so the core's read timeout (`--read-timeout`, 30 s)
 //!   closes it as it closes a client stalled mid-request. The core keeps the deadline; the
 //!   drivers wait for it as for any other.
 //! - A session error (a plaintext client on a TLS port, a failed handshake, a corrupt record)
-//!   sends the session's alert if the socket takes it at once, and closes that connection alone.
+//!   closes that connection alone; the session's alert goes with the next `transmit` or with
+//!   `close`, if the sink takes it at once.
 //!   Errors before the handshake completed count as `ssl_handshake_errors`.
 //! - `TlsContext` is shared by every worker: the certificates (reloaded by `refresh_certs` and
 //!   SIGHUP; new connections get the new certificate, open ones keep theirs), the counters and
@@ -198,8 +207,8 @@ impl TlsConn {
     }
 
     /// Ciphertext read from the socket: its plaintext (collected in `plain`, a buffer the
-    /// driver reuses) goes to the core, and the session's answers (handshake messages, an
-    /// alert) to `socket` as far as it takes them. A session error closes the connection.
+    /// driver reuses) goes to the core. The session's answers (handshake messages, an alert)
+    /// wait for the next `transmit` (or `close`). A session error closes the connection.
     pub fn receive<S: Service>(
         &mut self,
         server: &mut Server<S>,
@@ -207,7 +216,6 @@ impl TlsConn {
         now: Timestamp,
         ciphertext: &[u8],
         plain: &mut Vec<u8>,
-        socket: &mut impl Write,
     ) {
         plain.clear();
         if let Err(e) = self.session.feed(ciphertext, plain) {
@@ -217,9 +225,8 @@ impl TlsConn {
                     .fetch_add(1, Ordering::Relaxed);
             }
             tracing::debug!(?id, "{e}");
-            // Best effort: the alert goes if the socket takes it now; the connection closes
-            // either way.
-            let _ = self.session.write_ciphertext(socket);
+            // The alert stays in the session: `transmit` or `close` sends it if the sink takes
+            // it at once; the connection closes either way.
             return server.handle_io_error(id, now);
         }
         if self.handshaking && !self.session.is_handshaking() {
@@ -235,9 +242,10 @@ impl TlsConn {
         }
     }
 
-    /// Moves the core's pending output through the session and the ciphertext to `socket`,
-    /// until both are done or the socket stops taking bytes. Returns whether anything was
-    /// written and whether the socket is full (wait for writability).
+    /// Moves the session's waiting ciphertext and the core's pending output through the session
+    /// to `socket`, until both are done or the socket stops taking bytes (`WouldBlock`). Returns
+    /// whether anything was written and whether the socket is full (wait for writability, or
+    /// for the send buffer's completion).
     pub fn transmit<S: Service>(
         &mut self,
         server: &mut Server<S>,
@@ -289,12 +297,14 @@ impl TlsConn {
         self.session.wants_write()
     }
 
-    /// The core closed the connection: send close_notify if the socket takes it at once.
+    /// The core closed the connection: send what the session still holds (an alert after a
+    /// session error) and close_notify after a completed handshake, if the socket takes them at
+    /// once.
     pub fn close(&mut self, socket: &mut impl Write) {
         if !self.handshaking {
             self.session.close();
-            let _ = self.session.write_ciphertext(socket);
         }
+        let _ = self.session.write_ciphertext(socket);
     }
 }
 

@@ -1,7 +1,9 @@
 //! The TLS adapter between socket bytes and a real `keel_core::Server`, without sockets: garbage
 //! and truncated TLS records never panic and never reach the core as requests; a connection fed
 //! garbage is closed (and counted as a handshake error) while a plaintext connection of the same
-//! server goes on unharmed; a connection stalled mid-handshake is closed by the read timeout.
+//! server goes on unharmed; a connection stalled mid-handshake is closed by the read timeout; a
+//! capped sink (a completion driver's send buffer) gets whole records in pieces; a session
+//! error's alert leaves through `close`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -120,9 +122,9 @@ proptest! {
         let mut s = setup();
         let before = handshake_errors();
         let (mut plain, mut wire) = (Vec::new(), Vec::new());
-        s.tls.receive(&mut s.server, s.tls_id, T0, &[first], &mut plain, &mut wire);
+        s.tls.receive(&mut s.server, s.tls_id, T0, &[first], &mut plain);
         for chunk in &rest {
-            s.tls.receive(&mut s.server, s.tls_id, T0, chunk, &mut plain, &mut wire);
+            s.tls.receive(&mut s.server, s.tls_id, T0, chunk, &mut plain);
             s.tls.transmit(&mut s.server, s.tls_id, T0, &mut wire);
         }
         prop_assert!(plain.is_empty());
@@ -145,7 +147,7 @@ proptest! {
         let mut s = setup();
         let (mut plain, mut wire) = (Vec::new(), Vec::new());
         for chunk in bytes.chunks(split) {
-            s.tls.receive(&mut s.server, s.tls_id, T0, chunk, &mut plain, &mut wire);
+            s.tls.receive(&mut s.server, s.tls_id, T0, chunk, &mut plain);
             prop_assert!(plain.is_empty());
             s.tls.transmit(&mut s.server, s.tls_id, T0, &mut wire);
         }
@@ -167,14 +169,8 @@ proptest! {
 fn a_whole_hello_is_answered_then_timed_out() {
     let mut s = setup();
     let (mut plain, mut wire) = (Vec::new(), Vec::new());
-    s.tls.receive(
-        &mut s.server,
-        s.tls_id,
-        T0,
-        &client_hello(),
-        &mut plain,
-        &mut wire,
-    );
+    s.tls
+        .receive(&mut s.server, s.tls_id, T0, &client_hello(), &mut plain);
     let sent = s.tls.transmit(&mut s.server, s.tls_id, T0, &mut wire);
     assert!(sent.wrote && !sent.blocked);
     assert_eq!(wire[0], 0x16, "a handshake record");
@@ -186,4 +182,84 @@ fn a_whole_hello_is_answered_then_timed_out() {
         closed(&mut s.server, s.tls_id),
         Some(CloseReason::ReadTimeout)
     );
+}
+
+/// A sink that takes at most `room` bytes, then reports `WouldBlock`: a completion driver's send
+/// buffer, which is handed to the kernel before it takes more.
+struct Capped<'a> {
+    out: &'a mut Vec<u8>,
+    room: usize,
+}
+
+impl std::io::Write for Capped<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.room);
+        self.out.extend_from_slice(&buf[..n]);
+        self.room -= n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The server's flight through a sink that takes 100 bytes per send: each `transmit` fills it
+/// and says blocked until the rest fits, and the pieces make whole TLS records, none lost.
+#[test]
+fn a_capped_sink_gets_the_flight_in_pieces() {
+    let mut s = setup();
+    let mut plain = Vec::new();
+    s.tls
+        .receive(&mut s.server, s.tls_id, T0, &client_hello(), &mut plain);
+    let mut pieces = Vec::new();
+    let mut sends = 0;
+    loop {
+        let mut send = Vec::new();
+        let done = s.tls.transmit(
+            &mut s.server,
+            s.tls_id,
+            T0,
+            &mut Capped {
+                out: &mut send,
+                room: 100,
+            },
+        );
+        pieces.extend_from_slice(&send);
+        sends += 1;
+        if !done.blocked {
+            break;
+        }
+        assert_eq!(send.len(), 100, "blocked only when full");
+        assert!(s.tls.wants_write());
+    }
+    assert!(pieces.len() > 300, "a flight of {} bytes", pieces.len());
+    assert_eq!(sends, pieces.len().div_ceil(100));
+    assert!(!s.tls.wants_write());
+    // Record headers (type, version, 2-byte length) chain exactly to the end.
+    let mut at = 0;
+    while at < pieces.len() {
+        assert!(matches!(pieces[at], 0x14..=0x17), "record type at {at}");
+        at += 5 + usize::from(u16::from_be_bytes([pieces[at + 3], pieces[at + 4]]));
+    }
+    assert_eq!(at, pieces.len());
+}
+
+/// A plaintext request on a TLS connection is a session error: the connection closes, and the
+/// alert the session queued leaves through `close` (a driver calls it on the core's `Close`).
+#[test]
+fn a_session_errors_alert_leaves_through_close() {
+    let mut s = setup();
+    let mut plain = Vec::new();
+    s.tls
+        .receive(&mut s.server, s.tls_id, T0, b"get k\r\n", &mut plain);
+    assert!(plain.is_empty());
+    assert_eq!(closed(&mut s.server, s.tls_id), Some(CloseReason::IoError));
+    let mut wire = Vec::new();
+    s.tls.close(&mut wire);
+    assert_eq!(wire.first(), Some(&0x15), "an alert record: {wire:?}");
+    plaintext_answers(&mut s.server, s.plain);
 }

@@ -9,9 +9,7 @@
 
 mod conn;
 mod driver;
-mod shutdown;
 mod stream;
 
 pub use driver::MioDriver;
-pub use keel_driver_common::{Clock, DriverOptions, Inbox, Spreader};
-pub use shutdown::ShutdownHandle;
+pub use keel_driver_common::{Clock, DriverOptions, Inbox, ShutdownHandle, Spreader};

@@ -9,10 +9,9 @@
 #![deny(missing_docs)]
 
 mod driver;
-mod shutdown;
 mod sockets;
 mod timeout;
+mod wake;
 
 pub use driver::PollDriver;
-pub use keel_driver_common::{Clock, DriverOptions, Inbox, Spreader};
-pub use shutdown::ShutdownHandle;
+pub use keel_driver_common::{Clock, DriverOptions, Inbox, ShutdownHandle, Spreader};

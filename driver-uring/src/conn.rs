@@ -4,10 +4,10 @@
 //! driver's own, not the core's `ConnId` indices, which the core reuses at once; a generation per
 //! slot tells a completion for a previous occupant apart.
 
-use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 
 use keel_core::ConnId;
+use keel_driver_common::{Stream, TlsConn};
 
 use crate::sys::{Op, Token};
 
@@ -25,7 +25,9 @@ pub(crate) enum Recv {
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Stream,
+    /// The TLS session of a connection on a TLS listener; `None` for plaintext.
+    pub(crate) tls: Option<Box<TlsConn>>,
     pub(crate) generation: u32,
     pub(crate) recv: Recv,
     /// The core has closed the connection: the socket closes once nothing is in flight.
@@ -36,6 +38,10 @@ pub(crate) struct Conn {
     pub(crate) touched: bool,
     /// Waiting for receive buffers (the ring ran out).
     pub(crate) starved: bool,
+    /// A poll for an error or hang-up (the peer's reset) is in flight.
+    pub(crate) watching: bool,
+    /// The peer reset: receives are one completion each from now on (see `driver::io`).
+    pub(crate) reset: bool,
 }
 
 impl Conn {
@@ -55,12 +61,14 @@ pub(crate) struct Slots {
     free: Vec<u32>,
     /// The slot of each open core connection, by `ConnId::index()`.
     by_core: Vec<u32>,
+    /// Occupied slots whose connection the core has not closed.
+    open: usize,
 }
 
 const NONE: u32 = u32::MAX;
 
 impl Slots {
-    pub(crate) fn insert(&mut self, id: ConnId, stream: TcpStream) -> u32 {
+    pub(crate) fn insert(&mut self, id: ConnId, stream: Stream, tls: Option<Box<TlsConn>>) -> u32 {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.generations.push(0);
@@ -71,18 +79,22 @@ impl Slots {
         self.slots[slot as usize] = Some(Conn {
             id,
             stream,
+            tls,
             generation: *generation,
             recv: Recv::Idle,
             closing: false,
             cancels: 0,
             touched: false,
             starved: false,
+            watching: false,
+            reset: false,
         });
         let index = id.index();
         if self.by_core.len() <= index {
             self.by_core.resize(index + 1, NONE);
         }
         self.by_core[index] = slot;
+        self.open += 1;
         slot
     }
 
@@ -110,6 +122,7 @@ impl Slots {
         if let Some(conn) = self.slot(slot) {
             conn.closing = true;
         }
+        self.open -= 1;
         Some(slot)
     }
 
@@ -118,6 +131,12 @@ impl Slots {
         let conn = self.slots.get_mut(slot as usize)?.take()?;
         self.free.push(slot);
         Some(conn)
+    }
+
+    /// Slots whose connection is open in the core: at the end of every turn, when the core's
+    /// outputs are drained, exactly `Server::connection_count`.
+    pub(crate) fn open(&self) -> usize {
+        self.open
     }
 
     /// Every occupied slot.
@@ -134,5 +153,6 @@ impl Slots {
         self.slots.clear();
         self.free.clear();
         self.by_core.clear();
+        self.open = 0;
     }
 }

@@ -2,17 +2,28 @@
 //! the driver submits operations and the kernel completes them later, owning their buffers in
 //! between.
 //!
-//! - A multishot accept on the listener; a multishot receive per connection into a registered
+//! - A multishot accept per listener (driver-common's `Listener`: any number of TCP and Unix
+//!   domain sockets, `-l` and `-s`); a multishot receive per connection into a registered
 //!   ring of provided buffers (one receive per completion on kernels before 6.0). A buffer is
 //!   lent to the driver by its completion, handed to the core with `handle_input` and given back
 //!   at once; when the ring runs dry the receive ends with ENOBUFS and waits for buffers (the
 //!   driver slows down, it does not fail the connection).
+//! - Beside each multishot receive, a one-shot poll waits for the peer's reset (POLLERR,
+//!   POLLHUP): a multishot receive can miss a reset that arrives behind unread data (it reads
+//!   the data, finds the socket empty and waits for a wake-up that has already come), which left
+//!   connections open under the soak's faults. After a reset the connection receives one
+//!   completion at a time, and a fresh receive reports the reset.
 //! - One `io_uring_enter` per loop turn submits the turn's operations and waits for the next
 //!   completion, at most until the core's next deadline (`Server::poll_timeout`).
 //! - A `Close` from the core cancels the connection's operations in flight; the socket is
 //!   closed once the kernel has completed all of them. Shutdown cancels everything left.
 //! - The wake-up (shutdown, connections handed over by another worker with `-t N`) is an eventfd
 //!   with a read kept armed on the ring.
+//! - TLS (`-Z`) through driver-common's `TlsConn`, the adapter every driver shares: a receive
+//!   completion's ciphertext goes to `TlsConn::receive`, and `TlsConn::transmit` encrypts the
+//!   core's output straight into the slot's send buffer (capped like a plaintext send; the rest
+//!   waits in the session for the completion). A closing TLS connection's close_notify (or
+//!   alert) is written once nothing of it is in flight, if the socket takes it at once.
 //! - `unsafe` lives in `sys` alone, which owns every piece of memory the kernel touches.
 //!
 //! ## The core's output contract, as this driver relies on it
@@ -41,8 +52,6 @@ mod conn;
 mod driver;
 mod error;
 #[cfg(target_os = "linux")]
-mod shutdown;
-#[cfg(target_os = "linux")]
 mod sys;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
@@ -50,8 +59,6 @@ mod unsupported;
 #[cfg(target_os = "linux")]
 pub use driver::{UringDriver, probe};
 pub use error::Unavailable;
-pub use keel_driver_common::{Clock, DriverOptions, Inbox, Spreader};
-#[cfg(target_os = "linux")]
-pub use shutdown::ShutdownHandle;
+pub use keel_driver_common::{Clock, DriverOptions, Inbox, ShutdownHandle, Spreader};
 #[cfg(not(target_os = "linux"))]
-pub use unsupported::{ShutdownHandle, UringDriver, probe};
+pub use unsupported::{UringDriver, probe};

@@ -17,7 +17,6 @@
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::io;
-use std::net::TcpStream;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -37,7 +36,8 @@ const BUFFER_GROUP: u16 = 0;
 /// A send buffer larger than this is freed once its bytes are sent, so a connection that once
 /// sent a large response does not keep its memory.
 const SEND_RETAIN: usize = 64 << 10;
-/// The slot in the tokens of operations that belong to no connection (accept, wake-up).
+/// The slot in the tokens of operations that belong to no connection (the wake-up, teardown's
+/// cancel); an accept's token carries its listener's index there instead.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 /// How long teardown waits for cancelled operations before leaking their memory.
 const QUIESCE_BOUND: Duration = Duration::from_secs(1);
@@ -50,6 +50,7 @@ pub(crate) enum Op {
     Recv = 3,
     Send = 4,
     Cancel = 5,
+    Hangup = 6,
 }
 
 /// What an operation's `user_data` says: the operation, the connection slot, and the slot's
@@ -81,6 +82,7 @@ impl Token {
             3 => Op::Recv,
             4 => Op::Send,
             5 => Op::Cancel,
+            6 => Op::Hangup,
             _ => return None,
         };
         Some(Token {
@@ -325,12 +327,12 @@ impl Ring {
         Ok(())
     }
 
-    /// A multishot accept on the listening socket.
-    pub(crate) fn accept(&mut self, listener: RawFd) -> io::Result<()> {
+    /// A multishot accept on a listening socket; `token` names the listener.
+    pub(crate) fn accept(&mut self, token: Token, listener: RawFd) -> io::Result<()> {
         let entry = opcode::AcceptMulti::new(Fd(listener))
             .flags(libc::SOCK_CLOEXEC)
             .build()
-            .user_data(Token::new(Op::Accept, NO_SLOT, 0).encode());
+            .user_data(token.encode());
         self.push(entry)
     }
 
@@ -360,6 +362,15 @@ impl Ring {
         self.push(entry.user_data(token.encode()))
     }
 
+    /// Waits (once) for an error or a hang-up on `fd`: a peer's reset.
+    pub(crate) fn poll_hangup(&mut self, token: Token, fd: RawFd) -> io::Result<()> {
+        let mask = (libc::POLLERR | libc::POLLHUP) as u32;
+        let entry = opcode::PollAdd::new(Fd(fd), mask)
+            .build()
+            .user_data(token.encode());
+        self.push(entry)
+    }
+
     /// Whether slot `slot` has a send the kernel still holds.
     pub(crate) fn sending(&self, slot: u32) -> bool {
         self.sends.get(slot as usize).is_some_and(|s| s.in_flight)
@@ -375,6 +386,18 @@ impl Ring {
     /// Copies `bytes` into the slot's send buffer and submits them; the slot must have nothing
     /// unsent (`unsent == 0`) and no send in flight.
     pub(crate) fn send(&mut self, token: Token, fd: RawFd, bytes: &[u8]) -> io::Result<()> {
+        self.send_with(token, fd, |data| data.extend_from_slice(bytes))
+    }
+
+    /// Lets `fill` write into the slot's (emptied) send buffer and submits what it wrote, if
+    /// anything; the same conditions as `send`. The buffer is the driver's to write only here,
+    /// before the submission.
+    pub(crate) fn send_with(
+        &mut self,
+        token: Token,
+        fd: RawFd,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) -> io::Result<()> {
         let slot = token.slot as usize;
         if self.sends.len() <= slot {
             self.sends.resize_with(slot + 1, SendBuf::default);
@@ -385,8 +408,8 @@ impl Ring {
             "slot {slot} busy"
         );
         buf.data.clear();
-        buf.data.extend_from_slice(bytes);
         buf.sent = 0;
+        fill(&mut buf.data);
         self.send_rest(token, fd)
     }
 
@@ -576,11 +599,11 @@ pub(crate) fn probe() -> Result<(), Unavailable> {
     Ring::new(BufferSpec { count: 1, size: 64 }).map(drop)
 }
 
-/// The socket behind a descriptor an accept completion returned.
-pub(crate) fn accepted(fd: i32) -> TcpStream {
+/// The descriptor an accept completion returned, owned from here on.
+pub(crate) fn accepted(fd: i32) -> OwnedFd {
     // SAFETY: a successful accept completion's result is a new descriptor the kernel created
     // for this process and nothing else refers to; it is owned from here on.
-    unsafe { TcpStream::from_raw_fd(fd) }
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 /// A blocking eventfd (io_uring waits on it with a read; a nonblocking one would fail the read).
@@ -594,15 +617,6 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Sets the backlog of a listening socket.
-pub(crate) fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
-    // SAFETY: listen() takes no pointers; on a listening socket it only changes the backlog.
-    if unsafe { libc::listen(fd, backlog) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,6 +628,7 @@ mod tests {
             Token::new(Op::Recv, 0, 1),
             Token::new(Op::Send, 12345, 0xff_ffff),
             Token::new(Op::Cancel, u32::MAX - 1, 0x1_000_001),
+            Token::new(Op::Hangup, 7, 3),
         ] {
             assert_eq!(Token::decode(token.encode()), Some(token));
         }

@@ -3,28 +3,16 @@
 
 use std::io;
 use std::marker::PhantomData;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use keel_core::Server;
-use keel_driver_common::{DriverOptions, Inbox, Spreader};
+use keel_driver_common::{DriverOptions, Endpoint, Inbox, ListenSpec, ShutdownHandle, Spreader};
 
 use crate::error::Unavailable;
 
 /// io_uring is Linux's.
 pub fn probe() -> Result<(), Unavailable> {
     Err(Unavailable::NoKernelSupport)
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct ShutdownHandle;
-
-impl ShutdownHandle {
-    pub fn trigger(&self) {}
-
-    pub fn is_requested(&self) -> bool {
-        false
-    }
 }
 
 pub struct UringDriver<S> {
@@ -47,11 +35,15 @@ impl<S> UringDriver<S> {
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle
+        ShutdownHandle::default()
     }
 
-    pub fn bind(&mut self, _addr: SocketAddr) -> io::Result<SocketAddr> {
-        Err(Unavailable::NoKernelSupport.into())
+    pub fn bind(&mut self, specs: &[ListenSpec]) -> Result<Vec<Endpoint>, (Endpoint, io::Error)> {
+        let endpoint = specs.first().map_or_else(
+            || Endpoint::Tcp(([0, 0, 0, 0], 0).into()),
+            |spec| spec.endpoint.clone(),
+        );
+        Err((endpoint, Unavailable::NoKernelSupport.into()))
     }
 
     pub fn spread_to(&mut self, _spreader: Spreader) {}

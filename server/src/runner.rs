@@ -19,7 +19,7 @@ use crate::cli::Options;
 use crate::clock::WallClock;
 use crate::entropy::hash_seed;
 use crate::error::Error;
-use crate::worker::{Worker, WorkerHandle};
+use crate::worker::Worker;
 use crate::{limits, memory_file, signals};
 use keel_core::cache::WarmStart;
 use keel_core::store::Layout;
@@ -31,7 +31,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// write per worker; the list is fixed before any signal handler can see it).
 #[derive(Clone, Debug)]
 pub struct ShutdownHandle {
-    workers: Arc<[WorkerHandle]>,
+    workers: Arc<[keel_driver_common::ShutdownHandle]>,
 }
 
 impl ShutdownHandle {

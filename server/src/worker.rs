@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 
 use keel_core::{Server, Service};
-use keel_driver_common::{DriverOptions, Endpoint, Inbox, ListenSpec, Spreader};
+use keel_driver_common::{DriverOptions, Endpoint, Inbox, ListenSpec, ShutdownHandle, Spreader};
 use keel_driver_mio::MioDriver;
 use keel_driver_poll::PollDriver;
 use keel_driver_uring::UringDriver;
@@ -16,24 +16,6 @@ pub(crate) enum Worker<S> {
     Mio(MioDriver<S>),
     Poll(PollDriver<S>),
     Uring(UringDriver<S>),
-}
-
-/// Stops one worker; `trigger` is async-signal-safe.
-#[derive(Clone, Debug)]
-pub(crate) enum WorkerHandle {
-    Mio(keel_driver_mio::ShutdownHandle),
-    Poll(keel_driver_poll::ShutdownHandle),
-    Uring(keel_driver_uring::ShutdownHandle),
-}
-
-impl WorkerHandle {
-    pub(crate) fn trigger(&self) {
-        match self {
-            WorkerHandle::Mio(handle) => handle.trigger(),
-            WorkerHandle::Poll(handle) => handle.trigger(),
-            WorkerHandle::Uring(handle) => handle.trigger(),
-        }
-    }
 }
 
 /// Whether a driver of `kind` can run here: io_uring may be missing or forbidden (the error
@@ -92,11 +74,12 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    pub(crate) fn handle(&self) -> WorkerHandle {
+    /// Stops this worker; `trigger` is async-signal-safe.
+    pub(crate) fn handle(&self) -> ShutdownHandle {
         match self {
-            Worker::Mio(d) => WorkerHandle::Mio(d.shutdown_handle()),
-            Worker::Poll(d) => WorkerHandle::Poll(d.shutdown_handle()),
-            Worker::Uring(d) => WorkerHandle::Uring(d.shutdown_handle()),
+            Worker::Mio(d) => d.shutdown_handle(),
+            Worker::Poll(d) => d.shutdown_handle(),
+            Worker::Uring(d) => d.shutdown_handle(),
         }
     }
 

@@ -1,4 +1,4 @@
-//! TLS (`-Z`) on both drivers over real sockets, with certificates made at test time: pymemcache
+//! TLS (`-Z`) on every driver over real sockets, with certificates made at test time: pymemcache
 //! and python-binary-memcached over TLS beside a `notls:` plaintext listener of the same server;
 //! `openssl s_client`; a plaintext client, garbage and stalled handshakes closed without harm to
 //! an open TLS connection (stalls by the read timeout); mutual TLS (`mtls:`) accepting the CA's
@@ -144,6 +144,11 @@ fn clients_over_tls_beside_plaintext_poll() {
     clients_over_tls_beside_plaintext("poll");
 }
 
+#[test]
+fn clients_over_tls_beside_plaintext_uring() {
+    clients_over_tls_beside_plaintext("uring");
+}
+
 /// Waits for the server to close `stream` (EOF or a reset); how long it took.
 fn closed_within(stream: &mut TcpStream, within: Duration) -> Duration {
     let start = Instant::now();
@@ -225,6 +230,11 @@ fn bad_clients_are_closed_alone_poll() {
     bad_clients_are_closed_alone("poll");
 }
 
+#[test]
+fn bad_clients_are_closed_alone_uring() {
+    bad_clients_are_closed_alone("uring");
+}
+
 /// `mtls:` requires a client certificate from `ssl_ca_cert`; the `-Z` listener beside it (verify
 /// mode 0) does not ask for one.
 fn mutual_tls(driver: &str) {
@@ -257,6 +267,11 @@ fn mutual_tls_mio() {
 #[test]
 fn mutual_tls_poll() {
     mutual_tls("poll");
+}
+
+#[test]
+fn mutual_tls_uring() {
+    mutual_tls("uring");
 }
 
 /// memcached's default minimum is TLS 1.2: a TLS 1.1 client is refused, TLS 1.2 and 1.3 served.
@@ -296,6 +311,11 @@ fn tls_1_1_refused_mio() {
 #[test]
 fn tls_1_1_refused_poll() {
     tls_1_1_refused("poll");
+}
+
+#[test]
+fn tls_1_1_refused_uring() {
+    tls_1_1_refused("uring");
 }
 
 /// `refresh_certs` and SIGHUP reload the pair from the same paths: new connections get the new
@@ -362,6 +382,11 @@ fn refresh_certs_switches_certificates_mio() {
 #[test]
 fn refresh_certs_switches_certificates_poll() {
     refresh_certs_switches_certificates("poll");
+}
+
+#[test]
+fn refresh_certs_switches_certificates_uring() {
+    refresh_certs_switches_certificates("uring");
 }
 
 /// memcached 1.6.18 `-Z` with the same certificate, and `refresh_certs`, answers the same TLS
@@ -448,7 +473,7 @@ fn memcached_is_the_oracle_over_tls() {
     let _ = memcached.kill();
     let _ = memcached.wait();
     assert_eq!(theirs.1[0], "ssl_enabled yes");
-    for driver in ["mio", "poll"] {
+    for driver in ["mio", "poll", "uring"] {
         let keel = keel(driver, &certs, "127.0.0.1:0", "", &[]);
         let ours = run(keel.port(0));
         for (i, (want, got)) in theirs.0.iter().zip(&ours.0).enumerate() {

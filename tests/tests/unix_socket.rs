@@ -1,4 +1,4 @@
-//! `-s PATH -a MASK` on both drivers over real Unix domain sockets: the socket gets the mode bits
+//! `-s PATH -a MASK` on every driver over real Unix domain sockets: the socket gets the mode bits
 //! `-a` names; text (pymemcache, libmemcached's `memcstat`) and binary requests work over it with
 //! several workers; `stats settings` shows `domain_socket` and `umask` as memcached 1.6.18 does
 //! for the same flags; a stale socket file from a dead server is replaced; a regular file at the
@@ -124,6 +124,11 @@ fn serves_clients_over_the_socket_poll() {
     serves_clients_over_the_socket("poll");
 }
 
+#[test]
+fn serves_clients_over_the_socket_uring() {
+    serves_clients_over_the_socket("uring");
+}
+
 /// memcached with the same flags reports the same `domain_socket` and `umask` lines.
 #[test]
 fn settings_match_memcached() {
@@ -152,7 +157,7 @@ fn settings_match_memcached() {
     let _ = memcached.kill();
     let _ = memcached.wait();
     std::fs::remove_file(&sock).unwrap();
-    for driver in ["mio", "poll"] {
+    for driver in ["mio", "poll", "uring"] {
         let _keel = Keel::start(driver, &args(&["-s", sock.to_str().unwrap(), "-a", "0640"]));
         assert_eq!(stat_lines(&sock, "settings", &names), theirs, "{driver}");
         assert_eq!(mode_of(&sock), their_mode, "{driver}");
@@ -169,7 +174,7 @@ fn a_stale_socket_is_replaced_and_a_live_one_kept() {
     let sock = dir.join("stale.sock");
     drop(UnixListener::bind(&sock).unwrap());
     assert!(UnixStream::connect(&sock).is_err(), "the socket is stale");
-    for driver in ["mio", "poll"] {
+    for driver in ["mio", "poll", "uring"] {
         let keel = Keel::start(driver, &args(&["-s", sock.to_str().unwrap()]));
         assert_eq!(mode_of(&sock), 0o700, "memcached's default -a");
         assert_eq!(call(&sock, b"version\r\n", b"\r\n"), b"VERSION 1.6.18\r\n");
@@ -199,7 +204,7 @@ fn a_regular_file_is_refused() {
     let dir = scratch("regular");
     let file = dir.join("data");
     std::fs::write(&file, b"precious").unwrap();
-    for driver in ["mio", "poll"] {
+    for driver in ["mio", "poll", "uring"] {
         let out = run_bounded(
             Command::new(keel_bin()).args(user_args()).args([
                 "--driver",

@@ -1,7 +1,8 @@
 //! The io_uring driver's own paths, each with operations in flight: a peer resetting while a send
-//! is in flight, the core closing connections whose receive is armed, shutdown with thousands of
-//! operations pending, 5,000 connections exhausting the receive-buffer ring at once, and the
-//! one-line refusal where io_uring is forbidden (a seccomp filter, as Docker's default profile).
+//! is in flight, peers resetting behind data the server has not read yet, the core closing
+//! connections whose receive is armed, shutdown with thousands of operations pending, 5,000
+//! connections exhausting the receive-buffer ring at once, and the one-line refusal where
+//! io_uring is forbidden (a seccomp filter, as Docker's default profile).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -115,6 +116,42 @@ fn peer_resets_with_a_send_in_flight() {
     );
     drop(conn);
     // Every reset socket was closed.
+    wait_fds(&server, fds_before, Duration::from_secs(5));
+}
+
+/// Clients send most of a large value and reset while the server, short of receive buffers,
+/// has left much of it unread: each reset arrives behind unread data (the soak's "oversized value
+/// cut by a close" that a multishot receive once missed). The reset watch turns the connection's
+/// receives into single ones, the reset is reported after the data, and every connection closes.
+#[test]
+fn resets_behind_unread_data_close_the_connection() {
+    let server = uring(&["-t", "2", "--uring-buffers", "2"]);
+    let fds_before = fd_count(&server);
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let port = server.port;
+            std::thread::spawn(move || {
+                for round in 0..4 {
+                    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    let len = 900 << 10;
+                    let mut req = format!("set r{i}-{round} 0 0 {len}\r\n").into_bytes();
+                    req.extend(std::iter::repeat_n(b'v', 600 << 10));
+                    stream.write_all(&req).unwrap();
+                    set_linger_zero(&stream);
+                    drop(stream);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    wait_connections(&server, 1, Duration::from_secs(10));
+    // The server still answers, and every reset socket was closed.
+    let mut conn = TextConn::connect(server.port);
+    conn.send(b"version\r\n");
+    assert_eq!(conn.read_until_suffix(b"\r\n").0, b"VERSION 1.6.18\r\n");
+    drop(conn);
     wait_fds(&server, fds_before, Duration::from_secs(5));
 }
 

@@ -169,7 +169,6 @@ impl<S: Service> MioDriver<S> {
                             self.now,
                             &self.buf[..n],
                             &mut self.plain,
-                            &mut conn.stream,
                         ),
                     }
                 }

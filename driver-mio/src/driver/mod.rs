@@ -13,11 +13,11 @@ use keel_core::{ConnId, Server, Service, Timestamp, earliest};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use keel_driver_common::{
-    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Listener, Security, Spreader,
+    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Listener, Security, ShutdownHandle,
+    Spreader,
 };
 
 use crate::conn::ConnTable;
-use crate::shutdown::ShutdownHandle;
 use crate::stream::MioListener;
 
 /// Tokens at the top of the range; connection tokens are `u32` slot indices below them. Listener
@@ -120,8 +120,7 @@ impl<S: Service> MioDriver<S> {
             None => (Endpoint::Tcp(([0, 0, 0, 0], 0).into()), e),
         };
         let poll = Poll::new().map_err(first)?;
-        self.shutdown
-            .attach(Waker::new(poll.registry(), WAKER).map_err(first)?);
+        attach_waker(&self.shutdown, &poll).map_err(first)?;
         let mut bound = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
             let failed = |e| (spec.endpoint.clone(), e);
@@ -153,7 +152,7 @@ impl<S: Service> MioDriver<S> {
     /// another worker's `Spreader` pushes on `inbox`.
     pub fn bind_worker(&mut self, inbox: Arc<Inbox>) -> stdio::Result<()> {
         let poll = Poll::new()?;
-        self.shutdown.attach(Waker::new(poll.registry(), WAKER)?);
+        attach_waker(&self.shutdown, &poll)?;
         let shutdown = self.shutdown.clone();
         inbox.set_wake(Box::new(move || shutdown.wake()));
         self.poll = Some(poll);
@@ -319,4 +318,14 @@ impl<S: Service> MioDriver<S> {
         }
         self.serving = batch;
     }
+}
+
+/// Puts a `Waker` on `poll` behind `shutdown`: its `trigger` ends `Poll::poll` at once.
+fn attach_waker(shutdown: &ShutdownHandle, poll: &Poll) -> stdio::Result<()> {
+    let waker = Waker::new(poll.registry(), WAKER)?;
+    shutdown.attach(Box::new(move || {
+        // Failure means the wake-up counter is already set: the driver wakes anyway.
+        let _ = waker.wake();
+    }));
+    Ok(())
 }

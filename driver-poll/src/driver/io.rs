@@ -122,7 +122,6 @@ impl<S: Service> PollDriver<S> {
                                 self.now,
                                 &self.buf[..n],
                                 &mut self.plain,
-                                &mut &socket.stream,
                             );
                             // Handshake messages and replies go out now, not a poll() later.
                             tls.transmit(&mut self.server, id, self.now, &mut &socket.stream);

@@ -14,12 +14,13 @@ use keel_core::{ConnId, Server, Service, Timestamp, earliest};
 use libc::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, c_short};
 
 use keel_driver_common::{
-    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Listener, Security, Spreader,
+    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Listener, Security, ShutdownHandle,
+    Spreader,
 };
 
-use crate::shutdown::ShutdownHandle;
 use crate::sockets::Sockets;
 use crate::timeout::poll_timeout_ms;
+use crate::wake::WakePipe;
 
 /// The single reusable read buffer all connections read into.
 const READ_BUFFER: usize = 64 << 10;
@@ -35,6 +36,8 @@ pub struct PollDriver<S> {
     server: Server<S>,
     options: DriverOptions,
     shutdown: ShutdownHandle,
+    /// The wake-up pipe behind `shutdown`, opened by `bind` or `bind_worker`.
+    wake: Option<WakePipe>,
     /// TCP and Unix listeners, each with what its connections speak; emptied on shutdown.
     listeners: Vec<(Listener, Security)>,
     sockets: Sockets,
@@ -66,6 +69,7 @@ impl<S: Service> PollDriver<S> {
             server,
             options,
             shutdown: ShutdownHandle::default(),
+            wake: None,
             listeners: Vec::new(),
             sockets: Sockets::default(),
             fds: Vec::new(),
@@ -90,7 +94,7 @@ impl<S: Service> PollDriver<S> {
     /// A worker without a listener: opens the wake-up pipe and serves the connections another
     /// worker's `Spreader` pushes on `inbox`.
     pub fn bind_worker(&mut self, inbox: Arc<Inbox>) -> stdio::Result<()> {
-        self.shutdown.open()?;
+        self.open_wake()?;
         let shutdown = self.shutdown.clone();
         inbox.set_wake(Box::new(move || shutdown.wake()));
         self.inbox = Some(inbox);
@@ -112,11 +116,16 @@ impl<S: Service> PollDriver<S> {
             bound.push(endpoint);
         }
         if let Some(spec) = specs.first() {
-            self.shutdown
-                .open()
-                .map_err(|e| (spec.endpoint.clone(), e))?;
+            self.open_wake().map_err(|e| (spec.endpoint.clone(), e))?;
         }
         Ok(bound)
+    }
+
+    fn open_wake(&mut self) -> stdio::Result<()> {
+        if self.wake.is_none() {
+            self.wake = Some(WakePipe::open(&self.shutdown)?);
+        }
+        Ok(())
     }
 
     /// Requests a graceful shutdown from anywhere, a signal handler included.
@@ -131,7 +140,7 @@ impl<S: Service> PollDriver<S> {
 
     /// Runs until shutdown completes: every connection closed, or the grace period over.
     pub fn run(&mut self) -> stdio::Result<()> {
-        let Some(wake_fd) = self.shutdown.wake_fd() else {
+        let Some(wake_fd) = self.wake.as_ref().map(WakePipe::fd) else {
             return Err(stdio::Error::new(
                 ErrorKind::NotConnected,
                 "PollDriver::run before bind",
@@ -243,7 +252,9 @@ impl<S: Service> PollDriver<S> {
     /// Acts on the `revents` of one `poll()`.
     fn dispatch(&mut self, listening: usize) {
         if self.fds[0].revents != 0 {
-            self.shutdown.drain();
+            if let Some(wake) = &self.wake {
+                wake.drain();
+            }
             self.take_inbox();
         }
         for index in 0..listening {

@@ -2,15 +2,19 @@
 //! from the slot's own buffer, cancelling a closing connection's operations, and settling each
 //! touched connection against the core's interest.
 
-use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpStream};
+use std::io::{ErrorKind, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 
 use keel_core::{Output, Service};
-use keel_driver_common::{ACCEPT_BACKOFF_MS, Accepted, Security, Stream, out_of_descriptors};
+use keel_driver_common::{
+    ACCEPT_BACKOFF_MS, Accepted, Listener, Security, Stream, TlsConn, out_of_descriptors,
+};
 
 use super::{Accept, UringDriver};
 use crate::conn::Recv;
-use crate::sys::{self, Completion, NO_SLOT, Op, Ring, Token};
+use crate::sys::{self, Completion, Op, Ring, Token};
 
 type Result = std::io::Result<()>;
 
@@ -35,39 +39,59 @@ impl<S: Service> UringDriver<S> {
                 }
                 Ok(())
             }
+            Op::Hangup => self.on_hangup(ring, c),
         }
     }
 
-    fn on_accept(&mut self, ring: &mut Ring, c: Completion) -> Result {
-        if !c.more {
-            self.accept = Accept::Idle;
+    /// The peer reset the connection (or the poll was cancelled by a close). A multishot
+    /// receive can miss a reset that arrives behind unread data: it reads the data, finds the
+    /// socket empty and waits for a wake-up that already came, so the reset is never reported
+    /// (seen under the soak's faults: a connection left open in the core). From a reset on,
+    /// the connection's receive is cancelled and armed again one completion at a time; a fresh
+    /// receive reports the reset once the data is read.
+    fn on_hangup(&mut self, ring: &mut Ring, c: Completion) -> Result {
+        let Some(conn) = self.conns.get(c.token) else {
+            return Ok(());
+        };
+        conn.watching = false;
+        if c.result > 0 && !conn.closing {
+            tracing::debug!(id = ?conn.id, "peer reset");
+            conn.reset = true;
+            if conn.recv == Recv::Armed {
+                ring.cancel(conn.token(Op::Recv, c.token.slot))?;
+                conn.cancels += 1;
+                conn.recv = Recv::Cancelling;
+            }
         }
+        self.touch(c.token.slot);
+        Ok(())
+    }
+
+    fn on_accept(&mut self, ring: &mut Ring, c: Completion) -> Result {
+        let index = c.token.slot as usize;
+        let Some(slot) = self.listeners.get_mut(index) else {
+            return Ok(());
+        };
+        if !c.more {
+            slot.accept = Accept::Idle;
+        }
+        let security = slot.security;
         if c.result >= 0 {
-            let stream = sys::accepted(c.result);
+            let fd = sys::accepted(c.result);
             if self.shutdown_deadline.is_some() {
                 return Ok(());
             }
-            let peer = match stream.peer_addr() {
-                Ok(peer) => peer,
-                Err(err) => {
-                    tracing::debug!("dropping accepted socket: {err}");
-                    return Ok(());
-                }
+            let stream = match &slot.listener {
+                Some(Listener::Unix(_)) => Stream::Unix(UnixStream::from(fd)),
+                _ => Stream::Tcp(TcpStream::from(fd)),
             };
-            let Some(spreader) = &mut self.spreader else {
-                self.register(stream, peer);
-                return Ok(());
+            let accepted = Accepted { stream, security };
+            let mine = match &mut self.spreader {
+                Some(spreader) => spreader.route(accepted),
+                None => Some(accepted),
             };
-            let accepted = Accepted {
-                stream: Stream::Tcp(stream),
-                security: Security::Plain,
-            };
-            if let Some(Accepted {
-                stream: Stream::Tcp(stream),
-                ..
-            }) = spreader.route(accepted)
-            {
-                self.register(stream, peer);
+            if let Some(Accepted { stream, security }) = mine {
+                self.register(stream, security);
             }
             return Ok(());
         }
@@ -85,8 +109,8 @@ impl<S: Service> UringDriver<S> {
                 self.accept_paused_until = Some(self.now.saturating_add_millis(ACCEPT_BACKOFF_MS));
                 self.server.pause_accepting(self.now);
                 if c.more {
-                    ring.cancel(Token::new(Op::Accept, NO_SLOT, 0))?;
-                    self.accept = Accept::Cancelling;
+                    ring.cancel(c.token)?;
+                    slot.accept = Accept::Cancelling;
                 }
             }
         }
@@ -101,37 +125,44 @@ impl<S: Service> UringDriver<S> {
         inbox.take(&mut self.incoming);
         let mut incoming = std::mem::take(&mut self.incoming);
         for accepted in incoming.drain(..) {
-            // This driver's listener is plaintext TCP (see `bind`): nothing else is handed over.
-            let Stream::Tcp(stream) = accepted.stream else {
-                continue;
-            };
-            let peer = match stream.peer_addr() {
-                Ok(peer) => peer,
-                Err(err) => {
-                    tracing::debug!("dropping handed-over socket: {err}");
-                    continue;
-                }
-            };
+            // Shutting down: the socket closes here, unseen by the core.
             if self.shutdown_deadline.is_none() {
-                self.register(stream, peer);
+                self.register(accepted.stream, accepted.security);
             }
         }
         self.incoming = incoming;
     }
 
-    /// Hands a new socket to the core; its receive is armed when the slot is settled. A socket
-    /// the core refuses is closed at once.
-    fn register(&mut self, stream: TcpStream, peer: SocketAddr) {
-        if let Err(err) = stream.set_nodelay(true) {
-            return tracing::debug!(%peer, "dropping accepted socket: {err}");
+    /// Hands a new socket to the core (and a TLS one a session); its receive is armed when the
+    /// slot is settled. A socket the core refuses is closed at once.
+    fn register(&mut self, stream: Stream, security: Security) {
+        if let Err(err) = stream.prepare() {
+            return tracing::debug!(peer = stream.peer(), "dropping accepted socket: {err}");
         }
         let id = match self.server.accept(self.now) {
             Ok(id) => id,
-            Err(refusal) => return tracing::debug!(%peer, "refused: {refusal}"),
+            Err(refusal) => return tracing::debug!(peer = stream.peer(), "refused: {refusal}"),
         };
-        tracing::debug!(%peer, ?id, "accepted");
-        self.server.set_peer(id, peer);
-        let slot = self.conns.insert(id, stream);
+        tracing::debug!(peer = stream.peer(), ?id, "accepted");
+        if let Some(peer) = stream.peer_addr() {
+            self.server.set_peer(id, peer);
+        }
+        // A connection the session cannot start for is closed by the core; its `Close` finds no
+        // slot, and the socket closes here.
+        let tls = match (security, &self.options.tls) {
+            (Security::Plain, _) => None,
+            (_, Some(context)) => {
+                match TlsConn::start(context, security, &mut self.server, id, self.now) {
+                    Some(tls) => Some(Box::new(tls)),
+                    None => return,
+                }
+            }
+            (_, None) => {
+                tracing::warn!(?id, "a TLS listener without TLS settings");
+                return self.server.handle_io_error(id, self.now);
+            }
+        };
+        let slot = self.conns.insert(id, stream, tls);
         self.touch(slot);
     }
 
@@ -160,8 +191,14 @@ impl<S: Service> UringDriver<S> {
                     self.server.handle_io_error(id, self.now);
                     return Ok(());
                 };
-                self.server
-                    .handle_input(id, self.now, ring.received(bid, n as usize));
+                let bytes = ring.received(bid, n as usize);
+                match self.conns.get(c.token).and_then(|conn| conn.tls.as_mut()) {
+                    None => self.server.handle_input(id, self.now, bytes),
+                    // The session's answers go out when the slot is settled (`transmit`).
+                    Some(tls) => {
+                        tls.receive(&mut self.server, id, self.now, bytes, &mut self.plain)
+                    }
+                }
                 ring.recycle(bid);
             }
             0 => {
@@ -203,15 +240,25 @@ impl<S: Service> UringDriver<S> {
         let Some(conn) = self.conns.get(c.token) else {
             return Ok(());
         };
-        let (id, closing, fd) = (conn.id, conn.closing, conn.fd());
-        self.touch(c.token.slot);
+        let (id, closing, fd, tls) = (conn.id, conn.closing, conn.fd(), conn.tls.is_some());
         if closing {
+            // A TLS stream cut mid-record (a failed, cancelled or short last send) gets no
+            // close_notify after it.
+            if c.result < 0 || ring.unsent(c.token.slot) > 0 {
+                conn.tls = None;
+            }
             ring.discard_send(c.token.slot);
+            self.touch(c.token.slot);
             return Ok(());
         }
+        self.touch(c.token.slot);
         match c.result {
             n if n > 0 => {
-                self.server.consume_outbound(id, n as usize, self.now);
+                // A TLS connection sends ciphertext: `transmit` consumed the core's plaintext as
+                // the session took it.
+                if !tls {
+                    self.server.consume_outbound(id, n as usize, self.now);
+                }
                 // The rest of a short send goes on at once, from the same buffer.
                 ring.send_rest(c.token, fd)?;
             }
@@ -261,7 +308,7 @@ impl<S: Service> UringDriver<S> {
                     };
                     let sending = ring.sending(slot);
                     if let Some(conn) = self.conns.slot(slot) {
-                        if conn.recv != Recv::Idle || sending {
+                        if conn.recv != Recv::Idle || sending || conn.watching {
                             ring.cancel_fd(conn.token(Op::Cancel, slot), conn.fd())?;
                             conn.cancels += 1;
                             if conn.recv == Recv::Armed {
@@ -295,7 +342,10 @@ impl<S: Service> UringDriver<S> {
         };
         conn.touched = false;
         if conn.closing {
-            if conn.recv == Recv::Idle && !sending && conn.cancels == 0 {
+            if conn.recv == Recv::Idle && !sending && conn.cancels == 0 && !conn.watching {
+                if let Some(tls) = &mut conn.tls {
+                    say_goodbye(tls, &conn.stream);
+                }
                 ring.discard_send(slot);
                 // Dropping the stream closes the socket: nothing of it is in flight any more.
                 self.conns.remove(slot);
@@ -304,16 +354,36 @@ impl<S: Service> UringDriver<S> {
         }
         let (id, fd) = (conn.id, conn.fd());
         if !sending && ring.unsent(slot) == 0 {
-            let out = self.server.outbound(id);
-            if !out.is_empty() {
-                let chunk = &out[..out.len().min(SEND_CHUNK)];
-                ring.send(conn.token(Op::Send, slot), fd, chunk)?;
+            let token = conn.token(Op::Send, slot);
+            match &mut conn.tls {
+                None => {
+                    let out = self.server.outbound(id);
+                    if !out.is_empty() {
+                        let chunk = &out[..out.len().min(SEND_CHUNK)];
+                        ring.send(token, fd, chunk)?;
+                    }
+                }
+                // The session's waiting ciphertext and the core's output, encrypted straight
+                // into the send buffer; what does not fit waits for this send's completion.
+                Some(tls) => ring.send_with(token, fd, |data| {
+                    let mut sink = Capped {
+                        data,
+                        room: SEND_CHUNK,
+                    };
+                    tls.transmit(&mut self.server, id, self.now, &mut sink);
+                })?,
             }
         }
         let want = self.server.interest(id);
         match conn.recv {
             Recv::Idle if want.read && !conn.starved => {
-                ring.recv(conn.token(Op::Recv, slot), fd, self.multishot)?;
+                let multishot = self.multishot && !conn.reset;
+                // A multishot receive is paired with a watch for the peer's reset (`on_hangup`).
+                if multishot && !conn.watching {
+                    ring.poll_hangup(conn.token(Op::Hangup, slot), fd)?;
+                    conn.watching = true;
+                }
+                ring.recv(conn.token(Op::Recv, slot), fd, multishot)?;
                 conn.recv = Recv::Armed;
             }
             Recv::Armed if !want.read => {
@@ -326,29 +396,32 @@ impl<S: Service> UringDriver<S> {
         Ok(())
     }
 
-    /// Re-arms what waits for the end of the turn: the accept (after a pause, unless shutting
-    /// down: then the listener closes once its accept is over) and receives that ran out of
+    /// Re-arms what waits for the end of the turn: the accepts (after a pause, unless shutting
+    /// down: then each listener closes once its accept is over) and receives that ran out of
     /// buffers, as many as there are buffers.
     pub(super) fn rearm(&mut self, ring: &mut Ring) -> Result {
         if self.accept_paused_until.is_some_and(|t| self.now >= t) {
             self.accept_paused_until = None;
             self.server.resume_accepting(self.now);
         }
-        if let Some(listener) = &self.listener {
-            let fd = std::os::fd::AsRawFd::as_raw_fd(listener);
-            match self.accept {
+        for (index, slot) in self.listeners.iter_mut().enumerate() {
+            let Some(listener) = &slot.listener else {
+                continue;
+            };
+            let token = Token::new(Op::Accept, index as u32, 0);
+            match slot.accept {
                 _ if self.shutdown_deadline.is_none() => {
-                    if self.accept == Accept::Idle && self.accept_paused_until.is_none() {
-                        ring.accept(fd)?;
-                        self.accept = Accept::Armed;
+                    if slot.accept == Accept::Idle && self.accept_paused_until.is_none() {
+                        ring.accept(token, listener.as_raw_fd())?;
+                        slot.accept = Accept::Armed;
                     }
                 }
                 Accept::Armed => {
-                    ring.cancel(Token::new(Op::Accept, NO_SLOT, 0))?;
-                    self.accept = Accept::Cancelling;
+                    ring.cancel(token)?;
+                    slot.accept = Accept::Cancelling;
                 }
                 Accept::Cancelling => {}
-                Accept::Idle => self.listener = None,
+                Accept::Idle => slot.listener = None,
             }
         }
         for _ in 0..self.buffers.count {
@@ -360,6 +433,46 @@ impl<S: Service> UringDriver<S> {
                 self.touch(slot);
             }
         }
-        self.settle_touched(ring)
+        // Settling can make output of its own (a TLS `transmit` consumes the core's output,
+        // which may process held input or finish a closing connection): carried out this turn.
+        loop {
+            self.settle_touched(ring)?;
+            self.drain_outputs(ring)?;
+            if self.touched.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A slot's send buffer as the sink of `TlsConn::transmit`: takes up to `room` bytes, then says
+/// `WouldBlock`, and the rest waits in the session for this send's completion.
+struct Capped<'a> {
+    data: &'a mut Vec<u8>,
+    room: usize,
+}
+
+impl Write for Capped<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.room);
+        self.data.extend_from_slice(&buf[..n]);
+        self.room -= n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A closing TLS connection with nothing in flight any more: its alert or close_notify goes if
+/// the socket takes it at once, as on the readiness drivers. Written directly, nonblocking: the
+/// socket is about to close, and no send of the ring is left to overtake.
+fn say_goodbye(tls: &mut TlsConn, stream: &Stream) {
+    if stream.set_nonblocking().is_ok() {
+        tls.close(&mut &*stream);
     }
 }

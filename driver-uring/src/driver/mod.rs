@@ -8,21 +8,20 @@ mod io;
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io as stdio;
+use std::io::{self as stdio, Write};
 use std::mem;
-use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use keel_core::{ConnId, Server, Service, Timestamp, earliest};
 use keel_driver_common::{
-    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Security, Spreader,
+    Accepted, DriverOptions, Endpoint, Inbox, ListenSpec, Listener, Security, ShutdownHandle,
+    Spreader,
 };
 
 use crate::conn::Slots;
 use crate::error::Unavailable;
-use crate::shutdown::ShutdownHandle;
 use crate::sys::{self, BufferSpec, Completion, Ring};
 
 /// Receive buffers per worker unless `set_receive_buffers` says otherwise: 256 of 8 KiB (2 MiB).
@@ -32,12 +31,21 @@ const BUFFERS: BufferSpec = BufferSpec {
     size: 8 << 10,
 };
 
-/// The listener's multishot accept.
+/// A listener's multishot accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Accept {
     Idle,
     Armed,
     Cancelling,
+}
+
+/// One listening socket (TCP or Unix), what its connections speak, and its accept. Its index in
+/// `UringDriver::listeners` is the slot in its accept's token.
+struct ListenerSlot {
+    /// `None` once closed on shutdown (the index stays, so tokens keep their meaning).
+    listener: Option<Listener>,
+    security: Security,
+    accept: Accept,
 }
 
 /// A `keel_core::Server` driven by io_uring completions.
@@ -54,9 +62,12 @@ pub struct UringDriver<S> {
     shutdown: ShutdownHandle,
     /// Boxed: the io_uring handle is large, and the driver sits in an enum with the others.
     ring: Option<Box<Ring>>,
-    listener: Option<TcpListener>,
-    accept: Accept,
+    /// The wake-up behind `shutdown`: its `Wake` writes it, the ring keeps a read armed on it.
+    eventfd: Option<Arc<File>>,
+    listeners: Vec<ListenerSlot>,
     conns: Slots,
+    /// TLS connections' plaintext, on its way from a receive buffer to the core.
+    plain: Vec<u8>,
     /// This turn's completions, kept for the allocation.
     completions: Vec<Completion>,
     /// Slots to settle at the end of the turn.
@@ -91,10 +102,11 @@ impl<S: Service> UringDriver<S> {
             server,
             options,
             shutdown: ShutdownHandle::default(),
+            eventfd: None,
             ring: None,
-            listener: None,
-            accept: Accept::Idle,
+            listeners: Vec::new(),
             conns: Slots::default(),
+            plain: Vec::new(),
             completions: Vec::new(),
             touched: Vec::new(),
             starved: VecDeque::new(),
@@ -129,42 +141,32 @@ impl<S: Service> UringDriver<S> {
         self.shutdown.clone()
     }
 
-    /// Creates the ring, the wake-up eventfd and the listener (backlog `DriverOptions::backlog`);
-    /// returns the endpoint bound, or the one that failed and why. An io_uring that cannot be set
-    /// up is an `Unsupported` error naming the cause and `--driver mio`. This driver serves one
-    /// plaintext TCP listener: Unix sockets (`-s`), TLS (`-Z`) and several `-l` addresses are an
-    /// `Unsupported` error naming `--driver mio`.
+    /// Creates the ring, the wake-up eventfd and the listeners (TCP or Unix, plaintext or TLS,
+    /// backlog `DriverOptions::backlog`), each served by a multishot accept of its own; returns
+    /// the endpoints bound (a TCP port 0 replaced by the kernel's choice), in order, or the one
+    /// that failed and why. An io_uring that cannot be set up is an `Unsupported` error naming
+    /// the cause and `--driver mio`.
     pub fn bind(
         &mut self,
         specs: &[ListenSpec],
     ) -> Result<Vec<Endpoint>, (Endpoint, stdio::Error)> {
-        let addr = match specs {
-            [
-                ListenSpec {
-                    endpoint: Endpoint::Tcp(addr),
-                    security: Security::Plain,
-                },
-            ] => *addr,
-            _ => {
-                let endpoint = specs.first().map_or_else(
-                    || Endpoint::Tcp(([0, 0, 0, 0], 0).into()),
-                    |spec| spec.endpoint.clone(),
-                );
-                let why = "the uring driver serves one plaintext TCP listener \
-                           (no -s, -Z or several -l yet); use --driver mio";
-                return Err((
-                    endpoint,
-                    stdio::Error::new(stdio::ErrorKind::Unsupported, why),
-                ));
-            }
+        let first = |e| match specs.first() {
+            Some(spec) => (spec.endpoint.clone(), e),
+            None => (Endpoint::Tcp(([0, 0, 0, 0], 0).into()), e),
         };
-        let fail = |e| (Endpoint::Tcp(addr), e);
-        self.open_ring().map_err(fail)?;
-        let listener = TcpListener::bind(addr).map_err(fail)?;
-        sys::listen(listener.as_raw_fd(), self.options.backlog).map_err(fail)?;
-        let local = listener.local_addr().map_err(fail)?;
-        self.listener = Some(listener);
-        Ok(vec![Endpoint::Tcp(local)])
+        self.open_ring().map_err(first)?;
+        let mut bound = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let (listener, endpoint) = Listener::bind(&spec.endpoint, self.options.backlog)
+                .map_err(|e| (spec.endpoint.clone(), e))?;
+            self.listeners.push(ListenerSlot {
+                listener: Some(listener),
+                security: spec.security,
+                accept: Accept::Idle,
+            });
+            bound.push(endpoint);
+        }
+        Ok(bound)
     }
 
     /// After `bind`: new connections are spread round robin over the workers `spreader` names,
@@ -186,7 +188,14 @@ impl<S: Service> UringDriver<S> {
     fn open_ring(&mut self) -> stdio::Result<()> {
         if self.ring.is_none() {
             self.ring = Some(Box::new(Ring::new(self.buffers)?));
-            self.shutdown.attach(File::from(sys::eventfd()?));
+            let eventfd = Arc::new(File::from(sys::eventfd()?));
+            let writer = Arc::clone(&eventfd);
+            self.shutdown.attach(Box::new(move || {
+                // Adding to the counter cannot block short of 2^64 - 2 pending wake-ups; a
+                // failure means the driver is gone.
+                let _ = (&*writer).write(&1u64.to_ne_bytes());
+            }));
+            self.eventfd = Some(eventfd);
         }
         Ok(())
     }
@@ -194,7 +203,8 @@ impl<S: Service> UringDriver<S> {
     /// Runs until shutdown completes: every connection closed, or the grace period over. Every
     /// operation still in flight then is cancelled and waited for before the sockets close.
     pub fn run(&mut self) -> stdio::Result<()> {
-        let (Some(mut ring), Some(eventfd)) = (self.ring.take(), self.shutdown.fd()) else {
+        let eventfd = self.eventfd.as_ref().map(|e| e.as_raw_fd());
+        let (Some(mut ring), Some(eventfd)) = (self.ring.take(), eventfd) else {
             return Err(stdio::Error::new(
                 stdio::ErrorKind::NotConnected,
                 "UringDriver::run before bind",
@@ -208,7 +218,7 @@ impl<S: Service> UringDriver<S> {
             tracing::warn!("io_uring operations still in flight after shutdown");
         }
         self.conns.clear();
-        self.listener = None;
+        self.listeners.clear();
         self.ring = Some(ring);
         result
     }
@@ -244,6 +254,13 @@ impl<S: Service> UringDriver<S> {
             self.drain_outputs(ring)?;
             self.settle_touched(ring)?;
             self.rearm(ring)?;
+            // The accounting that finds a connection the core holds but no slot serves (or the
+            // reverse): checked in debug builds, which the end-to-end tests run.
+            debug_assert_eq!(
+                self.conns.open(),
+                self.server.connection_count(),
+                "open slots against the core's connections"
+            );
         }
         Ok(())
     }
