@@ -48,6 +48,7 @@ impl ShutdownHandle {
         }
     }
 
+    /// Whether shutdown was requested; the driver loop checks it once a turn.
     pub fn is_requested(&self) -> bool {
         self.inner.requested.load(Ordering::SeqCst)
     }
