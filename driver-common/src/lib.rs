@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use keel_core::Timestamp;
 
-pub use accept::{ACCEPT_BACKOFF_MS, out_of_descriptors};
+pub use accept::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, out_of_descriptors};
 pub use handoff::{Accepted, Inbox, Spreader};
 pub use listener::{Endpoint, ListenSpec, Listener, Security};
 pub use shutdown::{ShutdownHandle, Wake};

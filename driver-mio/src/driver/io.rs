@@ -4,15 +4,15 @@
 use std::io::{ErrorKind, Read, Write};
 
 use keel_core::{ConnId, Output, Service};
-use keel_driver_common::{ACCEPT_BACKOFF_MS, Accepted, Security, TlsConn, out_of_descriptors};
+use keel_driver_common::{
+    ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Accepted, Security, TlsConn, out_of_descriptors,
+};
 use mio::{Interest, Poll, Token};
 
 use super::MioDriver;
 use crate::conn::Conn;
 use crate::stream::MioStream;
 
-/// Accepts per turn at most; a listener still ready after that is served next turn.
-const ACCEPT_BATCH: usize = 256;
 /// Per connection per turn: at most this many reads and this many bytes.
 const READ_CALLS: usize = 16;
 const READ_BYTES: usize = 256 << 10;

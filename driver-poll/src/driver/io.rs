@@ -4,13 +4,13 @@
 use std::io::{ErrorKind, Read, Write};
 
 use keel_core::{ConnId, Output, Service};
-use keel_driver_common::{ACCEPT_BACKOFF_MS, Accepted, Security, TlsConn, out_of_descriptors};
+use keel_driver_common::{
+    ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Accepted, Security, TlsConn, out_of_descriptors,
+};
 
 use super::PollDriver;
 use crate::sockets::Socket;
 
-/// Connections accepted per turn at most, so a connect storm cannot starve established clients.
-const ACCEPT_BATCH: usize = 256;
 /// Reads per connection per turn at most; poll() is level-triggered, so the rest waits a turn.
 const READS_PER_TURN: usize = 4;
 

@@ -9,7 +9,8 @@ use std::os::unix::net::UnixStream;
 
 use keel_core::{Output, Service};
 use keel_driver_common::{
-    ACCEPT_BACKOFF_MS, Accepted, Listener, Security, Stream, TlsConn, out_of_descriptors,
+    ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Accepted, Listener, Security, Stream, TlsConn,
+    out_of_descriptors,
 };
 
 use super::{Accept, UringDriver};
@@ -90,9 +91,7 @@ impl<S: Service> UringDriver<S> {
                 Some(spreader) => spreader.route(accepted),
                 None => Some(accepted),
             };
-            if let Some(Accepted { stream, security }) = mine {
-                self.register(stream, security);
-            }
+            self.arrivals.extend(mine);
             return Ok(());
         }
         let err = std::io::Error::from_raw_os_error(-c.result);
@@ -117,20 +116,27 @@ impl<S: Service> UringDriver<S> {
         Ok(())
     }
 
-    /// Registers the connections another worker handed over.
+    /// Queues the connections another worker handed over.
     pub(super) fn take_inbox(&mut self) {
         let Some(inbox) = &self.inbox else {
             return;
         };
         inbox.take(&mut self.incoming);
-        let mut incoming = std::mem::take(&mut self.incoming);
-        for accepted in incoming.drain(..) {
+        self.arrivals.extend(self.incoming.drain(..));
+    }
+
+    /// Gives the core at most `ACCEPT_BATCH` of the queued arrivals; the rest wait a turn
+    /// (the loop does not block while any wait).
+    pub(super) fn admit_arrivals(&mut self) {
+        for _ in 0..ACCEPT_BATCH {
+            let Some(accepted) = self.arrivals.pop_front() else {
+                return;
+            };
             // Shutting down: the socket closes here, unseen by the core.
             if self.shutdown_deadline.is_none() {
                 self.register(accepted.stream, accepted.security);
             }
         }
-        self.incoming = incoming;
     }
 
     /// Hands a new socket to the core (and a TLS one a session); its receive is armed when the
@@ -411,9 +417,18 @@ impl<S: Service> UringDriver<S> {
             let token = Token::new(Op::Accept, index as u32, 0);
             match slot.accept {
                 _ if self.shutdown_deadline.is_none() => {
-                    if slot.accept == Accept::Idle && self.accept_paused_until.is_none() {
+                    // Arrivals queued beyond a few turns' worth stay in the kernel's backlog:
+                    // the accept is cancelled, and armed again once the queue is short.
+                    let queued = self.arrivals.len();
+                    if slot.accept == Accept::Idle
+                        && self.accept_paused_until.is_none()
+                        && queued < ACCEPT_BATCH
+                    {
                         ring.accept(token, listener.as_raw_fd())?;
                         slot.accept = Accept::Armed;
+                    } else if slot.accept == Accept::Armed && queued >= 4 * ACCEPT_BATCH {
+                        ring.cancel(token)?;
+                        slot.accept = Accept::Cancelling;
                     }
                 }
                 Accept::Armed => {

@@ -82,6 +82,9 @@ pub struct UringDriver<S> {
     spreader: Option<Spreader>,
     inbox: Option<Arc<Inbox>>,
     incoming: Vec<Accepted>,
+    /// Sockets accepted or handed over, not yet given to the core: at most `ACCEPT_BATCH` are
+    /// admitted a turn (one multishot accept can deliver a whole backlog at once).
+    arrivals: VecDeque<Accepted>,
     /// The wake-up eventfd's read completed: look at the inbox and the shutdown flag.
     woken: bool,
     /// Connections resumed after a yield, kept for the allocation.
@@ -117,6 +120,7 @@ impl<S: Service> UringDriver<S> {
             spreader: None,
             inbox: None,
             incoming: Vec::new(),
+            arrivals: VecDeque::new(),
             woken: false,
             resumed: Vec::new(),
             buffers: BUFFERS,
@@ -227,7 +231,7 @@ impl<S: Service> UringDriver<S> {
         self.now = (self.options.clock)();
         self.rearm(ring)?;
         while !self.done(ring)? {
-            let timeout = if self.server.has_yielded() {
+            let timeout = if self.server.has_yielded() || !self.arrivals.is_empty() {
                 Some(Duration::ZERO)
             } else {
                 self.wait()
@@ -245,6 +249,7 @@ impl<S: Service> UringDriver<S> {
                 self.take_inbox();
                 ring.read_wake(eventfd)?;
             }
+            self.admit_arrivals();
             if self.server.has_yielded() {
                 self.resume_yielded();
             }
