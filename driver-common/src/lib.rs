@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod accept;
+mod admit;
 mod handoff;
 mod listener;
 mod shutdown;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use keel_core::Timestamp;
 
 pub use accept::{ACCEPT_BACKOFF_MS, ACCEPT_BATCH, out_of_descriptors};
+pub use admit::{AcceptedSocket, Admitted, admit};
 pub use handoff::{Accepted, Inbox, Spreader};
 pub use listener::{Endpoint, ListenSpec, Listener, Security};
 pub use shutdown::{ShutdownHandle, Wake};

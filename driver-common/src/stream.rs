@@ -6,6 +6,8 @@ use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
+use crate::admit::AcceptedSocket;
+
 /// An accepted socket, TCP or Unix domain.
 #[derive(Debug)]
 pub enum Stream {
@@ -23,25 +25,24 @@ impl Stream {
             Stream::Unix(s) => s.set_nonblocking(true),
         }
     }
+}
 
-    /// Socket options every connection gets: TCP_NODELAY (a Unix socket has no Nagle delay).
-    pub fn prepare(&self) -> io::Result<()> {
+impl AcceptedSocket for Stream {
+    fn prepare(&self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_nodelay(true),
             Stream::Unix(_) => Ok(()),
         }
     }
 
-    /// The TCP peer's address (for `stats conns`); `None` for a Unix socket's client.
-    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok(),
             Stream::Unix(_) => None,
         }
     }
 
-    /// The peer, for log lines: its address, or `unix` for a Unix socket's unnamed client.
-    pub fn peer(&self) -> String {
+    fn peer(&self) -> String {
         match self {
             Stream::Tcp(s) => s
                 .peer_addr()

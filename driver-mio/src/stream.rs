@@ -3,7 +3,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 
-use keel_driver_common::{Listener, Stream};
+use keel_driver_common::{AcceptedSocket, Listener, Stream};
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
@@ -76,25 +76,24 @@ impl MioStream {
             Stream::Unix(s) => MioStream::Unix(mio::net::UnixStream::from_std(s)),
         }
     }
+}
 
-    /// TCP_NODELAY for TCP; a Unix socket has no Nagle delay.
-    pub(crate) fn prepare(&self) -> io::Result<()> {
+impl AcceptedSocket for MioStream {
+    fn prepare(&self) -> io::Result<()> {
         match self {
             MioStream::Tcp(s) => s.set_nodelay(true),
             MioStream::Unix(_) => Ok(()),
         }
     }
 
-    /// The TCP peer's address (for `stats conns`); `None` for a Unix socket's client.
-    pub(crate) fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         match self {
             MioStream::Tcp(s) => s.peer_addr().ok(),
             MioStream::Unix(_) => None,
         }
     }
 
-    /// The peer, for log lines.
-    pub(crate) fn peer(&self) -> String {
+    fn peer(&self) -> String {
         match self {
             MioStream::Tcp(s) => s
                 .peer_addr()

@@ -5,7 +5,8 @@ use std::io::{ErrorKind, Read, Write};
 
 use keel_core::{ConnId, Output, Service};
 use keel_driver_common::{
-    ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Accepted, Security, TlsConn, out_of_descriptors,
+    ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Accepted, AcceptedSocket, Admitted, Security, admit,
+    out_of_descriptors,
 };
 use mio::{Interest, Poll, Token};
 
@@ -88,27 +89,11 @@ impl<S: Service> MioDriver<S> {
 
     /// Hands a new socket to the core and the poll; a socket the core refuses is closed at once.
     fn register(&mut self, mut stream: MioStream, security: Security, poll: &mut Poll) {
-        if let Err(err) = stream.prepare() {
-            tracing::debug!(peer = stream.peer(), "dropping accepted socket: {err}");
-            return;
-        }
-        let id = match self.server.accept(self.now) {
-            Ok(id) => id,
-            Err(refusal) => return tracing::debug!(peer = stream.peer(), "refused: {refusal}"),
-        };
-        let tls = match (security, &self.options.tls) {
-            (Security::Plain, _) => None,
-            (_, Some(context)) => {
-                match TlsConn::start(context, security, &mut self.server, id, self.now) {
-                    Some(tls) => Some(Box::new(tls)),
-                    None => return self.drain_outputs(poll),
-                }
-            }
-            (_, None) => {
-                tracing::warn!(?id, "a TLS listener without TLS settings");
-                self.server.handle_io_error(id, self.now);
-                return self.drain_outputs(poll);
-            }
+        let tls_context = self.options.tls.as_ref();
+        let Some(Admitted { id, tls }) =
+            admit(&mut self.server, self.now, tls_context, &stream, security)
+        else {
+            return self.drain_outputs(poll);
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(err) = poll
@@ -118,10 +103,6 @@ impl<S: Service> MioDriver<S> {
             tracing::warn!(peer = stream.peer(), "register: {err}");
             self.server.handle_io_error(id, self.now);
             return self.drain_outputs(poll);
-        }
-        tracing::debug!(peer = stream.peer(), ?id, "accepted");
-        if let Some(peer) = stream.peer_addr() {
-            self.server.set_peer(id, peer);
         }
         // Registration reports whatever readiness the socket already has.
         self.conns.put(Conn {

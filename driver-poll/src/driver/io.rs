@@ -5,7 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 
 use keel_core::{ConnId, Output, Service};
 use keel_driver_common::{
-    ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Accepted, Security, TlsConn, out_of_descriptors,
+    ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Accepted, Admitted, admit, out_of_descriptors,
 };
 
 use super::PollDriver;
@@ -72,31 +72,11 @@ impl<S: Service> PollDriver<S> {
     /// Registers an accepted socket with the core, or closes it at once when the core refuses.
     fn admit(&mut self, accepted: Accepted) {
         let Accepted { stream, security } = accepted;
-        if let Err(e) = stream.prepare() {
-            tracing::debug!(peer = stream.peer(), "dropping accepted socket: {e}");
-            return;
-        }
-        let id = match self.server.accept(self.now) {
-            Ok(id) => id,
-            Err(e) => return tracing::debug!(peer = stream.peer(), "refused: {e}"),
-        };
-        tracing::debug!(peer = stream.peer(), ?id, "accepted");
-        if let Some(peer) = stream.peer_addr() {
-            self.server.set_peer(id, peer);
-        }
-        let tls = match (security, &self.options.tls) {
-            (Security::Plain, _) => None,
-            (_, Some(context)) => {
-                match TlsConn::start(context, security, &mut self.server, id, self.now) {
-                    Some(tls) => Some(Box::new(tls)),
-                    None => return self.drain_outputs(),
-                }
-            }
-            (_, None) => {
-                tracing::warn!(?id, "a TLS listener without TLS settings");
-                self.server.handle_io_error(id, self.now);
-                return self.drain_outputs();
-            }
+        let tls_context = self.options.tls.as_ref();
+        let Some(Admitted { id, tls }) =
+            admit(&mut self.server, self.now, tls_context, &stream, security)
+        else {
+            return self.drain_outputs();
         };
         self.sockets.insert(Socket { id, stream, tls });
     }

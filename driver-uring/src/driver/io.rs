@@ -9,8 +9,8 @@ use std::os::unix::net::UnixStream;
 
 use keel_core::{Output, Service};
 use keel_driver_common::{
-    ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Accepted, Listener, Security, Stream, TlsConn,
-    out_of_descriptors,
+    ACCEPT_BACKOFF_MS, ACCEPT_BATCH, Accepted, Admitted, Listener, Security, Stream, TlsConn,
+    admit, out_of_descriptors,
 };
 
 use super::{Accept, UringDriver};
@@ -142,31 +142,13 @@ impl<S: Service> UringDriver<S> {
     /// Hands a new socket to the core (and a TLS one a session); its receive is armed when the
     /// slot is settled. A socket the core refuses is closed at once.
     fn register(&mut self, stream: Stream, security: Security) {
-        if let Err(err) = stream.prepare() {
-            return tracing::debug!(peer = stream.peer(), "dropping accepted socket: {err}");
-        }
-        let id = match self.server.accept(self.now) {
-            Ok(id) => id,
-            Err(refusal) => return tracing::debug!(peer = stream.peer(), "refused: {refusal}"),
-        };
-        tracing::debug!(peer = stream.peer(), ?id, "accepted");
-        if let Some(peer) = stream.peer_addr() {
-            self.server.set_peer(id, peer);
-        }
-        // A connection the session cannot start for is closed by the core; its `Close` finds no
-        // slot, and the socket closes here.
-        let tls = match (security, &self.options.tls) {
-            (Security::Plain, _) => None,
-            (_, Some(context)) => {
-                match TlsConn::start(context, security, &mut self.server, id, self.now) {
-                    Some(tls) => Some(Box::new(tls)),
-                    None => return,
-                }
-            }
-            (_, None) => {
-                tracing::warn!(?id, "a TLS listener without TLS settings");
-                return self.server.handle_io_error(id, self.now);
-            }
+        // A connection the core refuses or closes at once (no TLS session) has no slot: its
+        // `Close`, if any, finds none, and the socket closes here.
+        let tls_context = self.options.tls.as_ref();
+        let Some(Admitted { id, tls }) =
+            admit(&mut self.server, self.now, tls_context, &stream, security)
+        else {
+            return;
         };
         let slot = self.conns.insert(id, stream, tls);
         self.touch(slot);
