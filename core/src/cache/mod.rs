@@ -13,7 +13,7 @@ pub use counter::parse_counter;
 pub use expiry::{RELATIVE_EXPTIME_MAX, absolute_exptime};
 pub use shared::SharedCache;
 pub use stats::{CacheStats, ClassCommands};
-pub use warm::WarmStart;
+pub use warm::{RestoredShard, ShardJob, SharedRestore, WarmStart};
 
 use crate::protocol::{Command, CounterMode, Status, StoreMode};
 use crate::service::{KeyEntry, Outcome, Service, StatGroup, StatSink};

@@ -2,6 +2,7 @@
 //! killed): every chunk is checked (`item::is_restorable`), the index is rebuilt from the items
 //! found, and where a key appears twice (a crash between writing an item's new version and freeing
 //! the old one) the higher CAS wins. Dead items (expired, flushed) and damaged ones are freed.
+//! Large items come back from their chains of blocks (`blocks`) into boxes.
 
 use super::budget::Budget;
 use super::item;
@@ -68,6 +69,7 @@ impl Store {
             shard,
             control,
             pages,
+            blocks,
         } = memory;
         let mut store = Store::with_budget(config, budget.clone(), page_size);
         store.mem = Memory::in_region(budget, page_size, pool, shard);
@@ -106,6 +108,13 @@ impl Store {
                 }
             }
         }
+        let item_size_max = store.item_size_max;
+        let mut keep = |buf: &[u8]| {
+            item::accounted_size(buf) <= item_size_max
+                && live.death(buf).is_none()
+                && belongs(item::key(buf))
+        };
+        found.extend(store.mem.restore_large(blocks, &mut keep));
         store.index.reserve(found.len(), &store.mem);
         for batch in found.chunks(16) {
             let touched = batch.iter().fold(0, |acc, &raw| {
@@ -131,7 +140,7 @@ impl Store {
             Some((slot, other)) => {
                 let other_buf = self.mem.bytes(other);
                 if item::cas(other_buf) >= cas {
-                    self.mem.slabs.push_free(raw);
+                    self.mem.free(raw);
                     return;
                 }
                 let other_size = item::accounted_size(other_buf) as u64;
