@@ -292,9 +292,16 @@ fn hash_from(seed: u64, bytes: &[u8]) -> u64 {
 /// undamaged item: USED, sane lengths, in the class it would be written to, checksum matching.
 /// Never panics, whatever the bytes.
 pub(crate) fn is_restorable(buf: &[u8], class: u8) -> bool {
-    whole_end(buf).is_some_and(|end| {
-        super::slab::class_for(end) == Some(class) && read_u16(buf, SUM_AT) == item_sum(buf, end)
-    })
+    use super::slab::CLASS_SIZES;
+    let class = usize::from(class);
+    // `class_for(end) == Some(class)` without its search: above the class below, within this one.
+    let in_class = |end: usize| {
+        CLASS_SIZES.get(class).is_some_and(|&size| end <= size)
+            && class
+                .checked_sub(1)
+                .is_none_or(|below| end > CLASS_SIZES[below])
+    };
+    whole_end(buf).is_some_and(|end| in_class(end) && read_u16(buf, SUM_AT) == item_sum(buf, end))
 }
 
 /// Whether `buf` (a large item read back from its chain after a restart) is exactly one whole

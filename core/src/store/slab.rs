@@ -309,6 +309,11 @@ impl Slabs {
         &p.data.bytes()[chunk * size..(chunk + 1) * size]
     }
 
+    /// The bytes of `page`, all its chunks (a restore scans them in one pass).
+    pub(crate) fn page_bytes(&self, page: u16) -> &[u8] {
+        self.page(page).data.bytes()
+    }
+
     /// `chunk_mut` and the chunk's class from one page lookup (a read's hot path needs both).
     #[inline]
     pub(crate) fn chunk_mut_and_class(&mut self, raw: u32) -> (&mut [u8], u8) {
