@@ -111,7 +111,7 @@ impl Blocks {
         let free = (0..self.per_page as u16).rev().collect();
         self.free += self.per_page;
         self.empty += 1;
-        // Frame indices are below 2^16 (a location's page field).
+        // A u32 frame index is 2^32 frames of at least 64 KiB: far beyond any memory.
         let index = frame.index as u32;
         self.pages.insert(index, BlockPage { frame, free });
     }

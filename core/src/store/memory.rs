@@ -232,8 +232,8 @@ impl Memory {
         let found = blocks.restore(&mut |item| keep(item));
         let mut raws = Vec::with_capacity(found.len());
         for (item, head) in found {
-            // Chains are fewer than blocks (at most 2^16 frames of 256), far below the large
-            // table's 2^31 - 1 entries: there is room.
+            // One chain per restored item, each at least 16 KiB of the region: far fewer than
+            // the large table's 2^31 - 1 entries, so there is room.
             let index = self.large.insert(item);
             if let Some(blocks) = &mut self.blocks {
                 blocks.adopt(index, head);
