@@ -337,6 +337,44 @@ mod tests {
     }
 
     #[test]
+    fn shard_jobs_run_in_any_order_give_the_same_cache() {
+        let config = CacheConfig {
+            memory_limit: 16 << 20,
+            ..CacheConfig::default()
+        };
+        let layout = Layout::new(config.memory_limit, config.item_size_max, 4);
+        let now = Timestamp::from_secs(1_700_000_000);
+        let mut cache = SharedCache::from_region(config.clone(), region(layout, None, 7), now);
+        let big = vec![b'v'; 40_000];
+        let mut written = Vec::new();
+        for i in 0..500u32 {
+            let value = if i % 50 == 0 {
+                big.clone()
+            } else {
+                i.to_le_bytes().to_vec()
+            };
+            let cas = set(&mut cache, format!("k{i}").as_bytes(), &value, now);
+            written.push((value, cas));
+        }
+        let bytes = cache.region_image(&layout);
+        let mut restore = SharedRestore::new(config, region(layout, Some(bytes), 99), now);
+        let jobs = restore.jobs();
+        assert_eq!(jobs.len(), 4);
+        assert!(restore.jobs().is_empty(), "jobs are handed out once");
+        let shards = jobs.into_iter().rev().map(ShardJob::run).collect();
+        let mut again = restore.finish(shards);
+        again.check_invariants();
+        assert_eq!(again.warm_start().map(|w| w.restored_items), Some(500));
+        for (i, want) in written.into_iter().enumerate() {
+            assert_eq!(
+                get(&mut again, format!("k{i}").as_bytes(), now),
+                Some(want),
+                "k{i}"
+            );
+        }
+    }
+
+    #[test]
     fn cas_continues_above_the_maximum_in_the_shards_residue() {
         assert_eq!(next_cas_above(0, 1, 1), 1);
         assert_eq!(next_cas_above(41, 1, 1), 42);
