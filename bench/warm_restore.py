@@ -6,6 +6,11 @@ start until the first accepted connection; print how many items came back.
     python3 bench/warm_restore.py target/release/keel 1000000 1 1024   # BIN N THREADS MIB
     python3 bench/warm_restore.py memcached 1000000 1 1024              # memcached's own -e
 
+With CALLGRIND=1 in the environment the restart runs under valgrind --tool=callgrind, and the
+instructions from start to the first connection (the restore, deterministic) are printed too:
+
+    CALLGRIND=1 python3 bench/warm_restore.py target/release/keel 1000000 1 1024
+
 keel is stopped with SIGTERM; memcached with SIGUSR1 (the only stop it restores from), followed by
 1.1 s of sleep, since memcached drops its cache when restarted within the second it stopped in.
 """
@@ -14,10 +19,12 @@ import os, re, socket, subprocess, sys, time
 bin, n, threads, mib = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 memcached = os.path.basename(bin) == "memcached"
 path, port = "/dev/shm/keel-warm-bench", 23600
+callgrind = os.environ.get("CALLGRIND") == "1"
 
 
-def start():
-    args = [bin, "-u", "root", "-p", str(port), "-U", "0", "-m", mib, "-t", threads, "-e", path]
+def start(grind=False):
+    args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/tmp/warm-restore.cg"] if grind else []
+    args += [bin, "-u", "root", "-p", str(port), "-U", "0", "-m", mib, "-t", threads, "-e", path]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
     while True:
@@ -49,9 +56,14 @@ p.send_signal(10 if memcached else 15)
 p.wait()
 if memcached:
     time.sleep(1.1)
-p, s, ready = start()
+p, s, ready = start(callgrind)
 items = stats(s)[b"curr_items"].decode()
 p.send_signal(15)
 p.wait()
-print(f"{os.path.basename(bin)} -t {threads} -m {mib}: {n} items loaded, {items} back, start to ready {ready:.3f} s")
+grind = ""
+if callgrind:
+    totals = re.search(r"(?m)^(?:summary|totals): (\d+)", open("/tmp/warm-restore.cg").read())
+    grind = f", {int(totals.group(1)):,} instructions start to stop (callgrind)"
+    os.remove("/tmp/warm-restore.cg")
+print(f"{os.path.basename(bin)} -t {threads} -m {mib}: {n} items loaded, {items} back, start to ready {ready:.3f} s{grind}")
 os.system(f"rm -f {path} {path}.meta")

@@ -21,7 +21,7 @@ use crate::entropy::hash_seed;
 use crate::error::Error;
 use crate::worker::Worker;
 use crate::{limits, memory_file, signals};
-use keel_core::cache::WarmStart;
+use keel_core::cache::{ShardJob, SharedRestore, WarmStart};
 use keel_core::store::Layout;
 
 /// How long shutdown keeps flushing pending output before dropping what is left.
@@ -129,13 +129,40 @@ fn run_group(
         return serve(options, &listeners, config, vec![cache], ready);
     }
     let shared = match region {
-        Some(region) => SharedCache::from_region(cache, region, now),
+        Some(region) => restore_shared(SharedRestore::new(cache, region, now), threads),
         None => SharedCache::new(cache, shards),
     };
     log_restored(shared.warm_start());
     tracing::debug!(threads, shards, "shared cache");
     let services = (0..threads).map(|_| shared.clone()).collect();
     serve(options, &listeners, config, services, ready)
+}
+
+/// Restores the shards of a shared cache on up to `threads` threads at once (no more than the
+/// machine has cores): each shard's rebuild is independent, and the core runs none itself.
+fn restore_shared(mut restore: SharedRestore, threads: usize) -> SharedCache {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let jobs = std::sync::Mutex::new(restore.jobs());
+    let next = || jobs.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    let run = || {
+        std::iter::from_fn(next)
+            .map(ShardJob::run)
+            .collect::<Vec<_>>()
+    };
+    let shards = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads.min(cores)).map(|_| scope.spawn(run)).collect();
+        let mut shards = run();
+        for helper in helpers {
+            // A restore panics only on a broken invariant of the core's: pass it on.
+            shards.extend(
+                helper
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            );
+        }
+        shards
+    });
+    restore.finish(shards)
 }
 
 /// One log line with what a cache over a memory file restored.

@@ -2,7 +2,8 @@
 //! byte-exact (value, flags, CAS, TTL still counting), a `kill -9` in the middle of a write-heavy
 //! load keeps every acknowledged write, a restart within the same second keeps the cache, a
 //! changed `-m` or a damaged file starts cold with a log line, a second keel on the same file is
-//! refused; and memcached's own `-e` restart (SIGUSR1) compared side by side.
+//! refused; and memcached's own `-e` restart (SIGUSR1) compared side by side. Large items (over
+//! 16 KiB, up to ~1 MiB) survive a graceful restart and a `kill -9` alike.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -263,6 +264,126 @@ fn graceful_restart_keeps_every_item_byte_exact() {
     graceful(Kind::KeelPoll, 4, libc::SIGUSR1, GRACEFUL_ITEMS);
 }
 
+/// A value of `len` bytes of its own (any byte, `\r\n` included), from `seed`.
+fn big_value(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A set acknowledged, and recorded in `model`.
+fn set_acked(conn: &mut Conn, model: &mut Model, key: String, value: Vec<u8>, flags: u32) {
+    let mut req = format!("set {key} {flags} 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\n");
+    conn.out.write_all(&req).unwrap();
+    assert_eq!(conn.line(), "STORED", "{key}");
+    model.insert(key, (value, flags));
+}
+
+/// By key: the value and flags a server must hold.
+type Model = HashMap<String, (Vec<u8>, u32)>;
+
+/// Stores large items (20 KiB to ~1 MiB) and small ones, overwrites and deletes some; the model
+/// of what the server must now hold, by key: (value, flags).
+fn load_large(port: u16, n: usize) -> Model {
+    let mut conn = Conn::new(port);
+    let mut model = HashMap::new();
+    for i in 0..n {
+        // Spread over 20 KiB .. 1,000,000 bytes, smaller ones more often.
+        let len = 20_000 + (i * i * 7919) % 980_000 / (1 + i % 3);
+        set_acked(
+            &mut conn,
+            &mut model,
+            format!("big:{i}"),
+            big_value(i as u64, len),
+            i as u32,
+        );
+        set_acked(
+            &mut conn,
+            &mut model,
+            format!("small:{i}"),
+            big_value(i as u64, 40),
+            0,
+        );
+    }
+    for i in (0..n).step_by(5) {
+        // Overwritten with another size (large or small), or deleted.
+        if i % 10 == 0 {
+            let len = if i % 20 == 0 { 30 } else { 25_000 + i * 1000 };
+            set_acked(
+                &mut conn,
+                &mut model,
+                format!("big:{i}"),
+                big_value(7 + i as u64, len),
+                1,
+            );
+        } else {
+            conn.out
+                .write_all(format!("delete big:{i}\r\n").as_bytes())
+                .unwrap();
+            assert_eq!(conn.line(), "DELETED");
+            model.remove(&format!("big:{i}"));
+        }
+    }
+    model
+}
+
+/// Every key in `model` holds exactly its value and flags, and no other `big:` key is back.
+fn check_large(port: u16, n: usize, model: &Model, what: &str) {
+    let keys: Vec<String> = (0..n)
+        .flat_map(|i| [format!("big:{i}"), format!("small:{i}")])
+        .collect();
+    let seen = read_all(port, &keys);
+    for k in &keys {
+        let got = seen.get(k).map(|s| (&s.value, s.flags));
+        let want = model.get(k).map(|(v, f)| (v, *f));
+        assert!(
+            got == want,
+            "{what}: {k}: {} bytes back, {} wanted",
+            got.map_or(0, |g| g.0.len()),
+            want.map_or(0, |w| w.0.len())
+        );
+    }
+}
+
+#[test]
+fn large_items_survive_a_graceful_restart_and_a_kill_9() {
+    // A debug keel checksums and copies ~10x slower: fewer items keep its restart quick.
+    let n = if cfg!(debug_assertions) { 120 } else { 300 };
+    for (kind, threads) in [(Kind::KeelMio, 1u32), (Kind::KeelPoll, 4)] {
+        let file = ShmFile::new(&format!("large-{}-{threads}", kind.name()));
+        let server = start(kind, &file, 512, threads);
+        let model = load_large(server.port, n);
+        check_large(server.port, n, &model, "before");
+        stop(server, libc::SIGTERM);
+        let mut server = start(kind, &file, 512, threads);
+        let mut conn = Conn::new(server.port);
+        assert_eq!(
+            conn.stat("", "restored_items"),
+            Some(model.len().to_string())
+        );
+        check_large(server.port, n, &model, "after a graceful restart");
+        server.signal(libc::SIGKILL);
+        assert!(server.wait_exit(Duration::from_secs(10)).is_some());
+        drop(server);
+        let server = start(kind, &file, 512, threads);
+        check_large(server.port, n, &model, "after kill -9");
+        eprintln!(
+            "{} -t {threads}: {} items with {n} large back byte-exact",
+            kind.name(),
+            model.len()
+        );
+        stop(server, libc::SIGTERM);
+    }
+}
+
 #[test]
 fn flushed_items_stay_gone_and_a_pending_flush_still_applies() {
     for kind in Kind::KEEL {
@@ -424,6 +545,7 @@ struct Writes {
 /// A writer that sets and deletes keys in pipelined windows, recording every acknowledgement,
 /// until the server dies.
 fn write_until_killed(port: u16, writes: Arc<Mutex<Writes>>, stop: Arc<AtomicBool>, seed: u64) {
+    let big = seed % 2 == 1;
     let Ok(out) = TcpStream::connect(("127.0.0.1", port)) else {
         return;
     };
@@ -446,7 +568,13 @@ fn write_until_killed(port: u16, writes: Arc<Mutex<Writes>>, stop: Arc<AtomicBoo
                 req.extend_from_slice(format!("delete {k}\r\n").as_bytes());
                 window.push((k, None));
             } else {
-                let v = format!("{seed:04}-{version:012}-{}", "v".repeat((x % 200) as usize));
+                // Every other writer makes one value in eight a large item (20 KiB to 300 KiB).
+                let len = if big && x % 8 == 1 {
+                    20_000 + (x % 280_000) as usize
+                } else {
+                    (x % 200) as usize
+                };
+                let v = format!("{seed:04}-{version:012}-{}", "v".repeat(len));
                 req.extend_from_slice(format!("set {k} 0 0 {}\r\n{v}\r\n", v.len()).as_bytes());
                 window.push((k, Some(v)));
             }
@@ -484,7 +612,8 @@ fn write_until_killed(port: u16, writes: Arc<Mutex<Writes>>, stop: Arc<AtomicBoo
 /// or holds a later value.
 fn crash_once(kind: Kind, threads: u32, kill_after: Duration) {
     let file = ShmFile::new(&format!("crash-{}-{threads}", kind.name()));
-    let mut server = start(kind, &file, 64, threads);
+    // Room for every writer's keys, large values included: nothing is evicted.
+    let mut server = start(kind, &file, 256, threads);
     let writes = Arc::new(Mutex::new(Writes::default()));
     let stop_flag = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..4u64)
@@ -501,7 +630,7 @@ fn crash_once(kind: Kind, threads: u32, kill_after: Duration) {
         w.join().unwrap();
     }
     drop(server);
-    let server = start(kind, &file, 64, threads);
+    let server = start(kind, &file, 256, threads);
     let writes = writes.lock().unwrap();
     let keys: Vec<String> = writes.sent.keys().cloned().collect();
     let after = read_all(server.port, &keys);

@@ -19,6 +19,8 @@ pub use shared::SharedCache;
 pub use stats::CacheStats;
 pub(crate) use stats::ClassCommands;
 pub use warm::WarmStart;
+#[cfg(feature = "internals")]
+pub use warm::{RestoredShard, ShardJob, SharedRestore};
 
 use crate::protocol::{Command, CounterMode, Status, StoreMode};
 use crate::service::{KeyEntry, Outcome, Service, StatGroup, StatSink};

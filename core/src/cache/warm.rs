@@ -5,7 +5,7 @@
 use super::expiry::unix_secs;
 use super::{Cache, CacheConfig, SharedCache};
 use crate::service::{StatGroup, StatSink};
-use crate::store::{Region, Restored, SharedBudget, Store};
+use crate::store::{Region, Restored, ShardMemory, SharedBudget, Store, StoreConfig};
 use crate::sync::Arc;
 use crate::time::Timestamp;
 
@@ -75,9 +75,70 @@ impl Cache {
 
 impl SharedCache {
     /// A shared cache over `region`, one shard per layout shard, each item restored into the
-    /// shard its key routes to; the region's hash seed replaces `config`'s.
+    /// shard its key routes to; the region's hash seed replaces `config`'s. The shards are
+    /// restored one after another; an embedder with threads may run `SharedRestore`'s jobs at
+    /// once instead.
     #[cfg(feature = "internals")]
-    pub fn from_region(mut config: CacheConfig, region: Region, now: Timestamp) -> SharedCache {
+    pub fn from_region(config: CacheConfig, region: Region, now: Timestamp) -> SharedCache {
+        let mut restore = SharedRestore::new(config, region, now);
+        let shards = restore.jobs().into_iter().map(ShardJob::run).collect();
+        restore.finish(shards)
+    }
+}
+
+/// A shared cache's restore from a region cut into one independent job per shard, so that an
+/// embedder may run them on several threads (the core itself starts none): `jobs`, run each,
+/// then `finish` with their results in any order.
+pub struct SharedRestore {
+    config: CacheConfig,
+    budget: Arc<SharedBudget>,
+    warm: bool,
+    jobs: Vec<ShardJob>,
+}
+
+/// Restoring one shard of a shared cache: `run` it anywhere, once.
+pub struct ShardJob {
+    shard: usize,
+    count: usize,
+    store_config: StoreConfig,
+    budget: Arc<SharedBudget>,
+    router: foldhash::fast::FixedState,
+    page_size: usize,
+    memory: ShardMemory,
+    now: u32,
+}
+
+/// One shard restored by `ShardJob::run`, for `SharedRestore::finish`.
+pub struct RestoredShard {
+    shard: usize,
+    store: Store,
+    restored: Restored,
+}
+
+impl ShardJob {
+    /// Rebuilds the shard's store from its share of the region, keeping the keys routed to it.
+    pub fn run(self) -> RestoredShard {
+        let (router, count, shard) = (self.router, self.count, self.shard);
+        let belongs = |key: &[u8]| SharedCache::route(&router, count, key) == shard;
+        let (store, restored) = Store::restore_shared(
+            self.store_config,
+            self.budget,
+            self.page_size,
+            self.memory,
+            self.now,
+            &belongs,
+        );
+        RestoredShard {
+            shard,
+            store,
+            restored,
+        }
+    }
+}
+
+impl SharedRestore {
+    /// The restore of a shared cache over `region`: see `SharedCache::from_region`.
+    pub fn new(mut config: CacheConfig, region: Region, now: Timestamp) -> SharedRestore {
         config.hash_seed = region.hash_seed();
         let warm = region.is_warm();
         let count = region.layout().shards;
@@ -85,45 +146,75 @@ impl SharedCache {
         let budget = SharedBudget::new(config.memory_limit);
         let router = SharedCache::router(config.hash_seed);
         let now = unix_secs(now);
-        let mut restores = Vec::with_capacity(count);
-        for (i, memory) in region.split().into_iter().enumerate() {
-            let belongs = |key: &[u8]| SharedCache::route(&router, count, key) == i;
-            let store_config = config.store_config();
-            let shared = Arc::clone(&budget);
-            restores.push(Store::restore_shared(
-                store_config,
-                shared,
+        let jobs = region
+            .split()
+            .into_iter()
+            .enumerate()
+            .map(|(shard, memory)| ShardJob {
+                shard,
+                count,
+                store_config: config.store_config(),
+                budget: Arc::clone(&budget),
+                router: router.clone(),
                 page_size,
                 memory,
                 now,
-                &belongs,
-            ));
-        }
-        // CAS values are unique cache-wide, so every shard continues above the highest of all.
-        let max_cas = restores.iter().map(|(_, r)| r.max_cas).max().unwrap_or(0);
-        let mut total = 0;
-        let step = count as u64;
-        let caches = restores
-            .into_iter()
-            .enumerate()
-            .map(|(i, (store, restored))| {
-                total += restored.items;
-                let mut cache = Cache::over(store, config.clone(), i as u64 + 1, step);
-                cache.resume(
-                    Restored {
-                        max_cas,
-                        ..restored
-                    },
-                    warm,
-                );
-                cache
             })
             .collect();
-        let warm = WarmStart {
+        SharedRestore {
+            config,
+            budget,
             warm,
+            jobs,
+        }
+    }
+
+    /// The jobs, one per shard (taken: a second call gets none).
+    pub fn jobs(&mut self) -> Vec<ShardJob> {
+        std::mem::take(&mut self.jobs)
+    }
+
+    /// The shared cache over the restored shards.
+    ///
+    /// # Panics
+    /// Unless `shards` holds exactly the results of this restore's jobs.
+    pub fn finish(self, mut shards: Vec<RestoredShard>) -> SharedCache {
+        shards.sort_by_key(|s| s.shard);
+        assert!(
+            shards.iter().enumerate().all(|(i, s)| s.shard == i),
+            "a restored shard missing or twice"
+        );
+        // CAS values are unique cache-wide, so every shard continues above the highest of all.
+        let max_cas = shards.iter().map(|s| s.restored.max_cas).max().unwrap_or(0);
+        let mut total = 0;
+        let step = shards.len() as u64;
+        let config = self.config;
+        let caches = shards
+            .into_iter()
+            .map(
+                |RestoredShard {
+                     shard,
+                     store,
+                     restored,
+                 }| {
+                    total += restored.items;
+                    let mut cache = Cache::over(store, config.clone(), shard as u64 + 1, step);
+                    cache.resume(
+                        Restored {
+                            max_cas,
+                            ..restored
+                        },
+                        self.warm,
+                    );
+                    cache
+                },
+            )
+            .collect();
+        let warm = WarmStart {
+            warm: self.warm,
             restored_items: total,
         };
-        SharedCache::over(config, caches, budget, Some(warm))
+        SharedCache::over(config, caches, self.budget, Some(warm))
     }
 }
 
@@ -245,6 +336,44 @@ mod tests {
         }
         let fresh = set(&mut again, b"fresh", b"v", now);
         assert!(fresh > max, "new CAS {fresh} above the restored {max}");
+    }
+
+    #[test]
+    fn shard_jobs_run_in_any_order_give_the_same_cache() {
+        let config = CacheConfig {
+            memory_limit: 16 << 20,
+            ..CacheConfig::default()
+        };
+        let layout = Layout::new(config.memory_limit, config.item_size_max, 4);
+        let now = Timestamp::from_secs(1_700_000_000);
+        let mut cache = SharedCache::from_region(config.clone(), region(layout, None, 7), now);
+        let big = vec![b'v'; 40_000];
+        let mut written = Vec::new();
+        for i in 0..500u32 {
+            let value = if i % 50 == 0 {
+                big.clone()
+            } else {
+                i.to_le_bytes().to_vec()
+            };
+            let cas = set(&mut cache, format!("k{i}").as_bytes(), &value, now);
+            written.push((value, cas));
+        }
+        let bytes = cache.region_image(&layout);
+        let mut restore = SharedRestore::new(config, region(layout, Some(bytes), 99), now);
+        let jobs = restore.jobs();
+        assert_eq!(jobs.len(), 4);
+        assert!(restore.jobs().is_empty(), "jobs are handed out once");
+        let shards = jobs.into_iter().rev().map(ShardJob::run).collect();
+        let mut again = restore.finish(shards);
+        again.check_invariants();
+        assert_eq!(again.warm_start().map(|w| w.restored_items), Some(500));
+        for (i, want) in written.into_iter().enumerate() {
+            assert_eq!(
+                get(&mut again, format!("k{i}").as_bytes(), now),
+                Some(want),
+                "k{i}"
+            );
+        }
     }
 
     #[test]

@@ -128,6 +128,10 @@ impl Store {
         let live = self.liveness(now);
         let page_size = self.mem.slabs.page_size();
         let mut released = 0;
+        // A block page kept spare for the next large item is the first memory to give back.
+        let before = self.mem.used();
+        self.mem.trim_block_pages(true);
+        released += before - self.mem.used();
         while released < want {
             let before = self.mem.used();
             let large = self.mem.large.bytes();
@@ -136,7 +140,7 @@ impl Store {
                     let page = self.take_page(victim, live);
                     self.mem.release_page(page);
                 }
-                _ if self.evict_large(live) => {}
+                _ if self.evict_large(live) => self.mem.trim_block_pages(true),
                 _ => break,
             }
             released += before - self.mem.used();

@@ -292,21 +292,45 @@ fn hash_from(seed: u64, bytes: &[u8]) -> u64 {
 /// undamaged item: USED, sane lengths, in the class it would be written to, checksum matching.
 /// Never panics, whatever the bytes.
 pub(crate) fn is_restorable(buf: &[u8], class: u8) -> bool {
+    use super::slab::CLASS_SIZES;
+    let class = usize::from(class);
+    // `class_for(end) == Some(class)` without its search: above the class below, within this one.
+    let in_class = |end: usize| {
+        CLASS_SIZES.get(class).is_some_and(|&size| end <= size)
+            && class
+                .checked_sub(1)
+                .is_none_or(|below| end > CLASS_SIZES[below])
+    };
+    whole_end(buf).is_some_and(|end| in_class(end) && read_u16(buf, SUM_AT) == item_sum(buf, end))
+}
+
+/// Whether `buf` (a large item read back from its chain after a restart) is exactly one whole
+/// item too big for a slab chunk; its checksum is the chain's (`large_sum`). Never panics.
+pub(crate) fn is_restorable_large(buf: &[u8]) -> bool {
+    whole_end(buf).is_some_and(|end| end == buf.len() && super::slab::class_for(end).is_none())
+}
+
+/// Where the item in `buf` ends, if it is marked USED and its lengths are sane and inside `buf`.
+fn whole_end(buf: &[u8]) -> Option<usize> {
     if buf.len() < HEADER + FLAGS_LEN || !is_used(buf) {
-        return false;
+        return None;
     }
     let has_flags = bits(buf) & HAS_FLAGS != 0;
     if has_flags && read_u32(buf, HEADER) == 0 {
-        return false;
+        return None;
     }
     let key_len = key_len(buf);
     let end = key_at(buf)
         .saturating_add(key_len)
         .saturating_add(value_len(buf));
-    (1..=super::MAX_KEY_LEN).contains(&key_len)
-        && end <= buf.len()
-        && super::slab::class_for(end) == Some(class)
-        && read_u16(buf, SUM_AT) == item_sum(buf, end)
+    ((1..=super::MAX_KEY_LEN).contains(&key_len) && end <= buf.len()).then_some(end)
+}
+
+/// A large item's 64-bit checksum of what never changes in place (lengths, flags, key, value):
+/// a chain of blocks is longer than a slab item, so it gets more than `item_sum`'s 16 bits.
+pub(crate) fn large_sum(buf: &[u8]) -> u64 {
+    let lengths = u64::from(read_u32(buf, 12)) | u64::from(buf[16]) << 32;
+    hash_from(lengths, &buf[HEADER..stored(buf)])
 }
 
 fn read_u16(buf: &[u8], at: usize) -> u16 {

@@ -16,13 +16,14 @@
 //! - `memory`: slab chunks and large boxes behind one location-addressed view.
 //! - `alloc`: where a new item's memory comes from, and who gets evicted for it.
 //! - `region`: a caller's memory region (a mapped file) that slab pages live in, to survive a
-//!   restart; `restore`: rebuilding a store from one.
+//!   restart; `blocks`: large items' copies there; `restore`: rebuilding a store from one.
 //!
 //! Memory accounting: `memory_used` counts slab pages (whole, used or not) and the boxes of
 //! large items, and never exceeds `memory_limit`. The index (4 bytes per slot, at most 80%
 //! full) and the fixed bookkeeping live outside that budget, as memcached's hash table does.
 
 mod alloc;
+mod blocks;
 mod budget;
 mod classes;
 mod index;
@@ -42,6 +43,7 @@ use std::fmt;
 
 pub use budget::SharedBudget;
 pub use classes::{ClassItems, ClassReport, LARGE_CLASS_ID, MAX_CLASS_IDS};
+pub(crate) use region::ShardMemory;
 #[cfg(test)]
 pub(crate) use region::image;
 pub use region::{ColdStart, FORMAT_VERSION, Layout, Region, RegionSizeError};
@@ -412,16 +414,19 @@ impl Store {
         let buf = self.mem.bytes_mut(id.0);
         let bits = item::bits(buf);
         item::set_bits(buf, if on { bits | bit } else { bits & !bit });
+        self.mem.sync_header(id.0);
     }
 
     /// Gives the item a new CAS (a meta invalidation).
     pub fn set_cas(&mut self, id: ItemId, cas: u64) {
         item::set_cas(self.mem.bytes_mut(id.0), cas);
+        self.mem.sync_header(id.0);
     }
 
     /// Sets the item's absolute expiry (Unix seconds; 0 never).
     pub fn set_exptime(&mut self, id: ItemId, exptime: u32) {
         item::set_exptime(self.mem.bytes_mut(id.0), exptime);
+        self.mem.sync_header(id.0);
     }
 
     /// Stores key -> value, replacing any item with that key (live or dead; a dead one counts
@@ -488,7 +493,12 @@ impl Store {
             }),
         }
         .inspect_err(|_| self.count_out_of_memory(len))?;
-        item::write(self.mem.bytes_mut(raw), key, meta, value, now, persistent);
+        // A large item's chain has its own checksum (`blocks`).
+        let sum = persistent && class.is_some();
+        item::write(self.mem.bytes_mut(raw), key, meta, value, now, sum);
+        if persistent && class.is_none() {
+            self.mem.persist_large(raw);
+        }
         let size = Self::item_size(key.len(), value.len(), meta.flags) as u64;
         let reused = reuse.is_some();
         let replaced = !reused && persistent && self.replace_old(key, raw, live);

@@ -7,8 +7,8 @@
 //! offset               size                 what
 //! 0                    4096                 header: magic, format version, the layout, hash seed
 //! 4096                 64 per shard         control blocks: a shard's flush threshold and pending flush
-//! then                 8 per frame          frame tags: in use?, slab class, owning shard
-//! (4 KiB aligned)      page_size per frame  frames: slab pages
+//! then                 8 per frame          frame tags: in use?, slab class or block page, shard
+//! (4 KiB aligned)      page_size per frame  frames: slab pages, or blocks of large items
 //! ```
 //!
 //! Crash safety rests on the order of stores, not on a log: every change a reader after a crash
@@ -25,13 +25,15 @@ use super::slab::{self, CLASS_SIZES, NUM_CLASSES};
 /// What the first 8 bytes of a keel memory file say.
 const MAGIC: [u8; 8] = *b"keelmem\0";
 /// Bumped whenever the bytes of the file mean something else.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 4096;
 const CONTROL_LEN: usize = 64;
 const TAG_LEN: usize = 8;
 const FRAME_ALIGN: usize = 4096;
-/// A tag's first four bytes while its frame holds a slab page.
+/// A tag's first four bytes while its frame holds a slab page or a block page.
 const TAG_MAGIC: u32 = 0x6b70_6167;
+/// Tag byte 5 of a block page (`blocks`: large items' chains); 0 for a slab page.
+const BLOCK_PAGE: u8 = 1;
 /// Header field offsets.
 const VERSION_AT: usize = 8;
 const FIELDS_AT: usize = 16;
@@ -142,9 +144,16 @@ pub(crate) struct Frame {
     clean: bool,
     /// The shard the frame was handed to.
     shard: u16,
-    /// Its position among the region's frames.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Its position among the region's frames (block addresses are built on it).
     pub(crate) index: usize,
+}
+
+/// What a frame held at the last stop.
+enum Held {
+    /// A slab page of this class.
+    Slab(u8),
+    /// Blocks of large items' chains.
+    Blocks,
 }
 
 fn read_u32(buf: &[u8], at: usize) -> u32 {
@@ -167,26 +176,43 @@ pub(crate) fn order_stores() {
 }
 
 impl Frame {
-    /// The class of a page this frame held at the last stop, if its tag says it held one.
-    fn restorable(&self, shards: usize, page_size: usize) -> Option<(u8, u16)> {
+    /// What this frame held at the last stop and for which shard, if its tag says it held a page.
+    fn restorable(&self, shards: usize, page_size: usize) -> Option<(Held, u16)> {
         if read_u32(self.tag, 0) != TAG_MAGIC {
             return None;
         }
         let class = self.tag[4];
         let shard = u16::from_le_bytes([self.tag[6], self.tag[7]]);
-        let fits = usize::from(class) < NUM_CLASSES && CLASS_SIZES[usize::from(class)] <= page_size;
-        (fits && usize::from(shard) < shards).then_some((class, shard))
+        let held = match self.tag[5] {
+            0 if usize::from(class) < NUM_CLASSES
+                && CLASS_SIZES[usize::from(class)] <= page_size =>
+            {
+                Held::Slab(class)
+            }
+            BLOCK_PAGE => Held::Blocks,
+            _ => return None,
+        };
+        (usize::from(shard) < shards).then_some((held, shard))
     }
 
     /// The frame becomes a page of `class`: wiped, then tagged (the magic last).
     pub(crate) fn claim(&mut self, class: u8) {
+        self.claim_as(class, 0);
+    }
+
+    /// The frame becomes a block page (`blocks`): wiped, then tagged (the magic last).
+    pub(crate) fn claim_blocks(&mut self) {
+        self.claim_as(0, BLOCK_PAGE);
+    }
+
+    fn claim_as(&mut self, class: u8, kind: u8) {
         self.vacate();
         if !self.clean {
             self.data.fill(0);
         }
         self.clean = false;
         self.tag[4] = class;
-        self.tag[5] = 0;
+        self.tag[5] = kind;
         self.tag[6..8].copy_from_slice(&self.shard.to_le_bytes());
         order_stores();
         self.tag[0..4].copy_from_slice(&TAG_MAGIC.to_le_bytes());
@@ -259,6 +285,8 @@ pub(crate) struct ShardMemory {
     pub(crate) shard: u16,
     pub(crate) control: Control,
     pub(crate) pages: Vec<(u8, Frame)>,
+    /// Its block pages at the last stop.
+    pub(crate) blocks: Vec<Frame>,
 }
 
 /// A caller-provided memory region, reattached or freshly formatted; see the module
@@ -269,6 +297,8 @@ pub struct Region {
     controls: Vec<Control>,
     /// Per shard, the pages restored for it.
     pages: Vec<Vec<(u8, Frame)>>,
+    /// Per shard, the block pages restored for it.
+    blocks: Vec<Vec<Frame>>,
     free: Vec<Frame>,
     /// Reattached, not formatted.
     warm: bool,
@@ -328,6 +358,7 @@ impl Region {
             hash_seed: seed,
             controls: Vec::new(),
             pages: (0..layout.shards).map(|_| Vec::new()).collect(),
+            blocks: (0..layout.shards).map(|_| Vec::new()).collect(),
             free: Vec::new(),
             warm: verdict.is_ok(),
         };
@@ -345,9 +376,13 @@ impl Region {
             };
             match verdict {
                 Ok(()) => match frame.restorable(layout.shards, layout.page_size) {
-                    Some((class, shard)) => {
+                    Some((Held::Slab(class), shard)) => {
                         frame.shard = shard;
                         region.pages[usize::from(shard)].push((class, frame));
+                    }
+                    Some((Held::Blocks, shard)) => {
+                        frame.shard = shard;
+                        region.blocks[usize::from(shard)].push(frame);
                     }
                     None => region.free.push(frame),
                 },
@@ -441,9 +476,10 @@ impl Region {
         self.warm
     }
 
-    /// Pages found to restore, over all shards.
+    /// Pages found to restore (slab pages and block pages), over all shards.
     pub fn restorable_pages(&self) -> usize {
-        self.pages.iter().map(Vec::len).sum()
+        self.pages.iter().map(Vec::len).sum::<usize>()
+            + self.blocks.iter().map(Vec::len).sum::<usize>()
     }
 
     /// One `ShardMemory` per shard, all drawing new pages from one pool.
@@ -454,13 +490,15 @@ impl Region {
         self.controls
             .into_iter()
             .zip(self.pages)
+            .zip(self.blocks)
             .enumerate()
-            .map(|(shard, (control, pages))| ShardMemory {
+            .map(|(shard, ((control, pages), blocks))| ShardMemory {
                 pool: Arc::clone(&pool),
                 // Shard counts are at most 1024.
                 shard: shard as u16,
                 control,
                 pages,
+                blocks,
             })
             .collect()
     }

@@ -1,7 +1,8 @@
 //! Crash tests of a store in a memory region, without files: the region's bytes are copied at
 //! random points of a random command stream (as `kill -9` would leave them, including in the
 //! middle of an item's write, through `item::tear`), a store is rebuilt from the copy, and its
-//! contents are checked against a model of the acknowledged writes.
+//! contents are checked against a model of the acknowledged writes. A second geometry stores
+//! large items (up to ~1 MiB, in chains of blocks) and cuts their chains short too.
 
 use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
@@ -9,11 +10,12 @@ use std::sync::Once;
 
 use proptest::prelude::*;
 
+use super::blocks;
 use super::item;
 use super::region::{image, order_stores};
 use super::*;
 
-/// Small pages keep the copies small: a test region is 8 pages of 64 KiB.
+/// Small pages keep the copies small: a test region is 8 pages of 64 KiB (128 for large items).
 const PAGE: usize = 64 << 10;
 const SEED: u64 = 0x5eed;
 const KEYS: u8 = 12;
@@ -28,9 +30,17 @@ fn layout() -> Layout {
     }
 }
 
-fn config() -> StoreConfig {
+/// Room for four items of ~1 MiB, one more being written, and the small ones.
+fn large_layout() -> Layout {
+    Layout {
+        memory_limit: 128 * PAGE,
+        ..layout()
+    }
+}
+
+fn config(layout: &Layout) -> StoreConfig {
     StoreConfig {
-        memory_limit: layout().memory_limit,
+        memory_limit: layout.memory_limit,
         item_size_max: 1 << 20,
         hash_seed: SEED,
         evictions_enabled: true,
@@ -39,12 +49,17 @@ fn config() -> StoreConfig {
 
 /// A store over `bytes` (a region's contents), as a restart builds it; whether it was warm.
 fn open(bytes: Vec<u8>, now: u32) -> (Store, Restored, bool) {
-    // Each copy is leaked: a region is `'static`. Test regions are half a megabyte.
+    open_with(bytes, now, &layout())
+}
+
+fn open_with(bytes: Vec<u8>, now: u32, layout: &Layout) -> (Store, Restored, bool) {
+    // Each copy is leaked: a region is `'static`. Test regions are half a megabyte (8 MiB with
+    // large items, whose test makes fewer copies).
     let memory: &'static mut [u8] = Box::leak(bytes.into_boxed_slice());
-    let (region, _verdict) = Region::open(memory, layout(), SEED).expect("sized by the layout");
+    let (region, _verdict) = Region::open(memory, *layout, SEED).expect("sized by the layout");
     let warm = region.is_warm();
     let memory = region.split().pop().expect("one shard");
-    let (store, restored) = Store::restore_own(config(), PAGE, memory, now);
+    let (store, restored) = Store::restore_own(config(layout), PAGE, memory, now);
     (store, restored, warm)
 }
 
@@ -83,15 +98,26 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     // Three sizes, three slab classes; always enough pages, so nothing is evicted.
-    let len = prop::sample::select(vec![3usize, 60, 700]);
+    ops(KEYS, vec![3, 60, 700], 2)
+}
+
+/// Small and large values on four keys; copies of the (bigger) region are rarer.
+fn large_op() -> impl Strategy<Value = Op> {
+    ops(4, LARGE_SIZES.to_vec(), 1)
+}
+
+const LARGE_SIZES: [usize; 6] = [3, 700, 16_500, 20_000, 300_000, 1_000_000];
+
+fn ops(keys: u8, lens: Vec<usize>, crashes: u32) -> impl Strategy<Value = Op> {
+    let len = prop::sample::select(lens);
     prop_oneof![
-        6 => (0..KEYS, len, prop::sample::select(vec![0u32, 7]), prop::sample::select(vec![0u32, 5, 100]))
+        6 => (0..keys, len, prop::sample::select(vec![0u32, 7]), prop::sample::select(vec![0u32, 5, 100]))
             .prop_map(|(key, len, flags, ttl)| Op::Set { key, len, flags, ttl }),
-        2 => (0..KEYS).prop_map(Op::Delete),
-        1 => (0..KEYS, prop::sample::select(vec![0u32, 3, 50])).prop_map(|(key, ttl)| Op::Touch { key, ttl }),
+        2 => (0..keys).prop_map(Op::Delete),
+        1 => (0..keys, prop::sample::select(vec![0u32, 3, 50])).prop_map(|(key, ttl)| Op::Touch { key, ttl }),
         1 => Just(Op::Flush),
         1 => (1..10u32).prop_map(Op::Tick),
-        2 => Just(Op::Crash),
+        crashes => Just(Op::Crash),
     ]
 }
 
@@ -156,7 +182,12 @@ fn quiet_tears() {
 }
 
 fn run(ops: &[Op], tear: Option<(u8, usize, usize)>) {
-    let (mut store, restored, warm) = open(vec![0; layout().region_len()], START);
+    run_with(ops, tear, &layout());
+}
+
+fn run_with(ops: &[Op], tear: Option<(u8, usize, usize)>, layout: &Layout) {
+    let open = |bytes, now| open_with(bytes, now, layout);
+    let (mut store, restored, warm) = open(vec![0; layout.region_len()], START);
     assert!(!warm, "a zeroed region is new");
     assert_eq!(restored.items, 0);
     let mut model = Model::default();
@@ -202,7 +233,7 @@ fn run(ops: &[Op], tear: Option<(u8, usize, usize)>) {
             }
             Op::Tick(secs) => now += secs,
             Op::Crash => {
-                let (mut rebuilt, restored, warm) = open(image(&[&store], &layout(), SEED), now);
+                let (mut rebuilt, restored, warm) = open(image(&[&store], layout, SEED), now);
                 assert!(warm, "a copy of a running store's region is reattached");
                 assert!(restored.max_cas <= cas);
                 check(&mut rebuilt, &model, now, None);
@@ -222,13 +253,20 @@ fn run(ops: &[Op], tear: Option<(u8, usize, usize)>) {
             cas: cas + 1,
         };
         let new = value(cas + 1, len);
-        item::tear::AT.set(Some(at));
+        // A large item's chain is what a crash can cut short; its box is on the heap.
+        let large = slab::class_for(item::stored_len(key(k).len(), len, 0)).is_none();
+        let hook = if large {
+            &blocks::tear::AT
+        } else {
+            &item::tear::AT
+        };
+        hook.set(Some(at));
         let result =
             panic::catch_unwind(AssertUnwindSafe(|| store.insert(&key(k), meta, &new, now)));
-        item::tear::AT.set(None);
+        hook.set(None);
         assert!(result.is_err(), "the tear hook cuts the write short");
         order_stores();
-        let (mut rebuilt, _, _) = open(image(&[&store], &layout(), SEED), now);
+        let (mut rebuilt, _, _) = open(image(&[&store], layout, SEED), now);
         check(&mut rebuilt, &model, now, Some((&key(k), &new)));
     }
 }
@@ -242,6 +280,40 @@ proptest! {
         tear in prop::option::of((0..KEYS, prop::sample::select(vec![3usize, 60, 700]), 0..800usize)),
     ) {
         run(&ops, tear);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn a_crash_anywhere_keeps_every_acknowledged_large_write(
+        ops in prop::collection::vec(large_op(), 1..30),
+        tear in prop::option::of((0..4u8, prop::sample::select(LARGE_SIZES.to_vec()), 0..1_000_000usize)),
+    ) {
+        run_with(&ops, tear, &large_layout());
+    }
+}
+
+#[test]
+fn a_large_write_cut_anywhere_leaves_the_old_item() {
+    for at in [0, 1, 4071, 4072, 4073, 10_000, 299_999, 300_020] {
+        let ops = [
+            Op::Set {
+                key: 1,
+                len: 300_000,
+                flags: 7,
+                ttl: 0,
+            },
+            Op::Set {
+                key: 2,
+                len: 20_000,
+                flags: 0,
+                ttl: 0,
+            },
+            Op::Delete(2),
+        ];
+        run_with(&ops, Some((1, 300_000, at)), &large_layout());
     }
 }
 

@@ -2,6 +2,7 @@
 //! killed): every chunk is checked (`item::is_restorable`), the index is rebuilt from the items
 //! found, and where a key appears twice (a crash between writing an item's new version and freeing
 //! the old one) the higher CAS wins. Dead items (expired, flushed) and damaged ones are freed.
+//! Large items come back from their chains of blocks (`blocks`) into boxes.
 
 use super::budget::Budget;
 use super::item;
@@ -68,6 +69,7 @@ impl Store {
             shard,
             control,
             pages,
+            blocks,
         } = memory;
         let mut store = Store::with_budget(config, budget.clone(), page_size);
         store.mem = Memory::in_region(budget, page_size, pool, shard);
@@ -79,9 +81,17 @@ impl Store {
         };
         store.control = Some(control);
         let live = store.liveness(now);
-        // First every page's chunks are checked, and the whole items kept aside, so that the
+        let item_size_max = store.item_size_max;
+        let keep = |buf: &[u8]| {
+            item::accounted_size(buf) <= item_size_max
+                && live.death(buf).is_none()
+                && belongs(item::key(buf))
+        };
+        // First every page's chunks are checked in one pass over the page, and the whole items
+        // kept aside with their key's hash (computed while the item is in cache), so that the
         // index is sized once instead of doubling (and rehashing) its way up.
-        let mut found = Vec::new();
+        let mut found: Vec<(u32, u32)> = Vec::new();
+        let mut empty = Vec::new();
         for (class, frame) in pages {
             let data = PageMem::Frame(frame);
             let fits = store.mem.slabs.can_number_page()
@@ -91,29 +101,33 @@ impl Store {
                 continue;
             }
             let page = store.mem.slabs.add_restored_page(class, data);
-            let per_page = page_size / slab::CLASS_SIZES[usize::from(class)];
-            for chunk in 0..per_page {
+            let size = slab::CLASS_SIZES[usize::from(class)];
+            let chunks = store.mem.slabs.page_bytes(page).chunks_exact(size);
+            for (chunk, buf) in chunks.enumerate() {
                 let raw = Slabs::loc(page, chunk);
-                let buf = store.mem.slabs.chunk(raw);
-                let keep = item::is_restorable(buf, class)
-                    && item::accounted_size(buf) <= store.item_size_max
-                    && live.death(buf).is_none()
-                    && belongs(item::key(buf));
-                if keep {
-                    found.push(raw);
+                if item::is_restorable(buf, class) && keep(buf) {
+                    found.push((raw, store.index.hash_hi(item::key(buf))));
                 } else {
-                    store.mem.slabs.push_free(raw);
+                    empty.push(raw);
                 }
             }
+            for raw in empty.drain(..) {
+                store.mem.slabs.push_free(raw);
+            }
+        }
+        let mut keep_large = |buf: &[u8]| keep(buf);
+        for raw in store.mem.restore_large(blocks, &mut keep_large) {
+            let hash = store.index.hash_hi(item::key(store.mem.bytes(raw)));
+            found.push((raw, hash));
         }
         store.index.reserve(found.len(), &store.mem);
         for batch in found.chunks(16) {
-            let touched = batch.iter().fold(0, |acc, &raw| {
-                acc ^ store.index.warm_home(item::key(store.mem.bytes(raw)))
-            });
+            let touched = batch
+                .iter()
+                .fold(0, |acc, &(_, hash)| acc ^ store.index.warm_hashed(hash));
             std::hint::black_box(touched);
-            for &raw in batch {
-                store.adopt(raw, &mut restored);
+            for &(raw, hash) in batch {
+                store.adopt(raw, hash, &mut restored);
             }
         }
         store.total_items = store.curr_items;
@@ -122,16 +136,16 @@ impl Store {
     }
 
     /// Indexes a restored item, unless an item with its key and a higher CAS is already in.
-    fn adopt(&mut self, raw: u32, restored: &mut Restored) {
+    fn adopt(&mut self, raw: u32, hash: u32, restored: &mut Restored) {
         let buf = self.mem.bytes(raw);
         let cas = item::cas(buf);
         let size = item::accounted_size(buf) as u64;
-        match self.index.insert_new(raw, &self.mem) {
+        match self.index.insert_new_hashed(raw, hash, &self.mem) {
             None => self.curr_items += 1,
             Some((slot, other)) => {
                 let other_buf = self.mem.bytes(other);
                 if item::cas(other_buf) >= cas {
-                    self.mem.slabs.push_free(raw);
+                    self.mem.free(raw);
                     return;
                 }
                 let other_size = item::accounted_size(other_buf) as u64;

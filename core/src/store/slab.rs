@@ -126,6 +126,10 @@ struct Class {
     pages: Vec<u16>,
     free_head: u32,
     free_len: usize,
+    /// The chunk freed last, held apart from the free list and handed out first: a SET in a
+    /// memory region writes a fresh chunk and frees the old one, and this makes that pair two
+    /// stores instead of four list-link updates. `EMPTY`: none.
+    spare: u32,
     /// The page being carved and its first never-used chunk. Chunks from there on are zero
     /// (free) but not on the free list.
     carve: Option<(u16, usize)>,
@@ -193,6 +197,7 @@ impl Slabs {
                 pages: Vec::new(),
                 free_head: EMPTY,
                 free_len: 0,
+                spare: EMPTY,
                 carve: None,
                 hand_page: 0,
                 hand_chunk: 0,
@@ -231,7 +236,7 @@ impl Slabs {
     /// The class has a chunk to hand out without a new page.
     pub(crate) fn has_free(&self, class: u8) -> bool {
         let c = &self.classes[usize::from(class)];
-        c.free_head != EMPTY || c.carve.is_some()
+        c.free_head != EMPTY || c.spare != EMPTY || c.carve.is_some()
     }
 
     pub(crate) fn shape(&self, class: u8) -> Shape {
@@ -240,7 +245,7 @@ impl Slabs {
             chunk_size: c.size,
             per_page: c.per_page,
             pages: c.pages.len(),
-            free_listed: c.free_len,
+            free_listed: c.free_len + usize::from(c.spare != EMPTY),
             uncarved: c.carve.map_or(0, |(_, next)| c.per_page - next),
         }
     }
@@ -309,6 +314,11 @@ impl Slabs {
         &p.data.bytes()[chunk * size..(chunk + 1) * size]
     }
 
+    /// The bytes of `page`, all its chunks (a restore scans them in one pass).
+    pub(crate) fn page_bytes(&self, page: u16) -> &[u8] {
+        self.page(page).data.bytes()
+    }
+
     /// `chunk_mut` and the chunk's class from one page lookup (a read's hot path needs both).
     #[inline]
     pub(crate) fn chunk_mut_and_class(&mut self, raw: u32) -> (&mut [u8], u8) {
@@ -332,6 +342,9 @@ impl Slabs {
     /// A free chunk of `class`: a freed one if any, else the next uncarved one.
     pub(crate) fn pop_free(&mut self, class: u8) -> Option<u32> {
         let c = &mut self.classes[usize::from(class)];
+        if c.spare != EMPTY {
+            return Some(std::mem::replace(&mut c.spare, EMPTY));
+        }
         let head = c.free_head;
         if head != EMPTY {
             self.unlink_free(class, head);
@@ -342,12 +355,22 @@ impl Slabs {
         Some(loc(page, next))
     }
 
-    /// Marks the chunk free and puts it at the head of its class's free list.
+    /// Marks the chunk free and keeps it as its class's spare, the spare before it going to the
+    /// head of the free list.
     pub(crate) fn push_free(&mut self, raw: u32) {
-        let class = self.class_of(raw);
+        let (buf, class) = self.chunk_mut_and_class(raw);
+        item::set_bits(buf, 0);
+        let spare = &mut self.classes[usize::from(class)].spare;
+        let raw = std::mem::replace(spare, raw);
+        if raw != EMPTY {
+            self.link_free(class, raw);
+        }
+    }
+
+    /// Puts a free chunk at the head of its class's free list.
+    fn link_free(&mut self, class: u8, raw: u32) {
         let head = self.classes[usize::from(class)].free_head;
         let buf = self.chunk_mut(raw);
-        item::set_bits(buf, 0);
         item::write_u32(buf, 0, head);
         item::write_u32(buf, 4, EMPTY);
         if head != EMPTY {
@@ -427,7 +450,7 @@ impl Slabs {
     fn adopt(&mut self, page: u16, class: u8) {
         let c = &mut self.classes[usize::from(class)];
         // Pages are only added when the class ran out of chunks, carve included.
-        debug_assert!(c.carve.is_none() && c.free_head == EMPTY);
+        debug_assert!(c.carve.is_none() && c.free_head == EMPTY && c.spare == EMPTY);
         c.pages.push(page);
         c.carve = Some((page, 0));
     }
@@ -483,7 +506,9 @@ impl Slabs {
         }
         for chunk in 0..carved {
             let raw = loc(page, chunk);
-            if !item::is_used(self.chunk(raw)) {
+            if raw == self.classes[usize::from(class)].spare {
+                self.classes[usize::from(class)].spare = EMPTY;
+            } else if !item::is_used(self.chunk(raw)) {
                 self.unlink_free(class, raw);
             }
         }
@@ -602,6 +627,17 @@ impl Slabs {
                 at = item::read_link(buf, 0);
             }
             assert_eq!(free, c.free_len, "free count of class {class}");
+            if c.spare != EMPTY {
+                let (page, _) = split(c.spare);
+                assert_eq!(
+                    usize::from(self.page(page).class),
+                    class,
+                    "spare chunk {:#x} in the wrong class",
+                    c.spare
+                );
+                assert!(!item::is_used(self.chunk(c.spare)), "used spare chunk");
+                free += 1;
+            }
             if let Some((page, _)) = c.carve {
                 assert!(
                     c.pages.contains(&page),
