@@ -426,3 +426,36 @@ fn garbage_regions_never_panic() {
     assert!(warm);
     rebuilt.check_invariants();
 }
+
+/// With `-e` an item costs what it costs without (the bound the warm-restart issue sets is 37
+/// bytes for 16-byte keys and 32-byte values): its chunk is in a region page instead of a heap
+/// page, and the region adds only its header and a tag per page.
+#[test]
+fn per_item_overhead_in_a_region_is_at_most_37_bytes() {
+    let layout = Layout::new(128 << 20, 1 << 20, 1);
+    let memory: &'static mut [u8] = Box::leak(vec![0u8; layout.region_len()].into_boxed_slice());
+    let (region, _verdict) = Region::open(memory, layout, SEED).expect("sized by the layout");
+    let shard = region.split().pop().expect("one shard");
+    let (mut s, _restored) = Store::restore_own(config(&layout), layout.page_size, shard, START);
+    let n = 1_000_000;
+    let value = [b'v'; 32];
+    let key = |i: usize| format!("key-{i:012}");
+    for i in 0..n {
+        let meta = ItemMeta {
+            flags: 0,
+            exptime: 0,
+            cas: i as u64 + 1,
+        };
+        assert!(s.insert(key(i).as_bytes(), meta, &value, START).is_ok());
+    }
+    assert_eq!(s.stats().curr_items, n as u64);
+    assert_eq!(s.stats().evictions, 0);
+    let metadata = layout.region_len() - layout.frames() * layout.page_size;
+    let total = s.mem.slabs.pages_in_use() * layout.page_size + metadata + s.index.capacity() * 4;
+    let overhead = total as f64 / n as f64 - 48.0;
+    println!("per-item overhead in a region: {overhead:.2} bytes");
+    assert!(
+        overhead <= 37.0,
+        "per-item overhead {overhead:.2} > 37 bytes"
+    );
+}
