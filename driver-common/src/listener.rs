@@ -52,6 +52,17 @@ impl fmt::Display for Endpoint {
     }
 }
 
+impl Endpoint {
+    /// What a failure before any listener is open (the event loop's own setup) is reported
+    /// against: the first endpoint asked for, or `0.0.0.0:0` when none was.
+    pub fn first_of(specs: &[ListenSpec]) -> Endpoint {
+        specs.first().map_or_else(
+            || Endpoint::Tcp(([0, 0, 0, 0], 0).into()),
+            |spec| spec.endpoint.clone(),
+        )
+    }
+}
+
 /// One listener to open: where, and what its connections speak.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenSpec {

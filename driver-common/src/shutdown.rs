@@ -53,6 +53,13 @@ impl ShutdownHandle {
         self.inner.requested.load(Ordering::SeqCst)
     }
 
+    /// A wake-up for others to call (an `Inbox` pushing a connection): wakes this handle's
+    /// driver without asking it to stop.
+    pub fn waker(&self) -> Wake {
+        let handle = self.clone();
+        Box::new(move || handle.wake())
+    }
+
     /// Installs the driver's wake-up; the first one wins (a driver binds once).
     pub fn attach(&self, wake: Wake) {
         let _ = self.inner.wake.set(wake);

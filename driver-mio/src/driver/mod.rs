@@ -115,10 +115,7 @@ impl<S: Service> MioDriver<S> {
         &mut self,
         specs: &[ListenSpec],
     ) -> Result<Vec<Endpoint>, (Endpoint, stdio::Error)> {
-        let first = |e| match specs.first() {
-            Some(spec) => (spec.endpoint.clone(), e),
-            None => (Endpoint::Tcp(([0, 0, 0, 0], 0).into()), e),
-        };
+        let first = |e| (Endpoint::first_of(specs), e);
         let poll = Poll::new().map_err(first)?;
         attach_waker(&self.shutdown, &poll).map_err(first)?;
         let mut bound = Vec::with_capacity(specs.len());
@@ -153,8 +150,7 @@ impl<S: Service> MioDriver<S> {
     pub fn bind_worker(&mut self, inbox: Arc<Inbox>) -> stdio::Result<()> {
         let poll = Poll::new()?;
         attach_waker(&self.shutdown, &poll)?;
-        let shutdown = self.shutdown.clone();
-        inbox.set_wake(Box::new(move || shutdown.wake()));
+        inbox.set_wake(self.shutdown.waker());
         self.poll = Some(poll);
         self.inbox = Some(inbox);
         Ok(())

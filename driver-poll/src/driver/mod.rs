@@ -95,8 +95,7 @@ impl<S: Service> PollDriver<S> {
     /// worker's `Spreader` pushes on `inbox`.
     pub fn bind_worker(&mut self, inbox: Arc<Inbox>) -> stdio::Result<()> {
         self.open_wake()?;
-        let shutdown = self.shutdown.clone();
-        inbox.set_wake(Box::new(move || shutdown.wake()));
+        inbox.set_wake(self.shutdown.waker());
         self.inbox = Some(inbox);
         Ok(())
     }
@@ -115,9 +114,8 @@ impl<S: Service> PollDriver<S> {
             self.listeners.push((listener, spec.security));
             bound.push(endpoint);
         }
-        if let Some(spec) = specs.first() {
-            self.open_wake().map_err(|e| (spec.endpoint.clone(), e))?;
-        }
+        self.open_wake()
+            .map_err(|e| (Endpoint::first_of(specs), e))?;
         Ok(bound)
     }
 

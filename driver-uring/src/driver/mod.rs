@@ -154,10 +154,7 @@ impl<S: Service> UringDriver<S> {
         &mut self,
         specs: &[ListenSpec],
     ) -> Result<Vec<Endpoint>, (Endpoint, stdio::Error)> {
-        let first = |e| match specs.first() {
-            Some(spec) => (spec.endpoint.clone(), e),
-            None => (Endpoint::Tcp(([0, 0, 0, 0], 0).into()), e),
-        };
+        let first = |e| (Endpoint::first_of(specs), e);
         self.open_ring().map_err(first)?;
         let mut bound = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -183,8 +180,7 @@ impl<S: Service> UringDriver<S> {
     /// another worker's `Spreader` pushes on `inbox`.
     pub fn bind_worker(&mut self, inbox: Arc<Inbox>) -> stdio::Result<()> {
         self.open_ring()?;
-        let shutdown = self.shutdown.clone();
-        inbox.set_wake(Box::new(move || shutdown.wake()));
+        inbox.set_wake(self.shutdown.waker());
         self.inbox = Some(inbox);
         Ok(())
     }
