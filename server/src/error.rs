@@ -5,6 +5,11 @@ use std::path::PathBuf;
 
 use keel_core::auth::PwdbError;
 
+/// sysexits.h, as memcached exits: a bad command line, an unknown user, an operating-system failure.
+pub(crate) const EX_USAGE: u8 = 64;
+const EX_NOUSER: u8 = 67;
+const EX_OSERR: u8 = 71;
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -70,4 +75,24 @@ pub enum Error {
     MemoryFile { path: PathBuf, source: io::Error },
     #[error("memory file {0} is in use by another keel")]
     MemoryFileInUse(PathBuf),
+}
+
+impl Error {
+    /// The exit status: memcached's (sysexits) for the checks it makes too, so that scripts and
+    /// service managers that read it see what they saw; 1 for keel's own failures.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::ItemSizeOverHalfMemory
+            | Error::NapiIds { .. }
+            | Error::RootWithoutUser
+            | Error::SaslNeedsBinary
+            | Error::AuthFileNeedsText => EX_USAGE,
+            Error::UnknownUser(_) => EX_NOUSER,
+            Error::AssumeIdentity { .. }
+            | Error::CoreDumps
+            | Error::Resolve { .. }
+            | Error::Bind { .. } => EX_OSERR,
+            _ => 1,
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! `main`, the whole `keel` program, in memcached's order: parse and check every flag, raise
 //! limits, become the `-u` user, detach (`-d`), lock memory (`-k`), bind, write the pid file
 //! (`-P`), print the ready line, serve until SIGINT/SIGTERM. Any failure is one line on stderr
-//! and exit status 1.
+//! and a nonzero exit status: memcached's for the checks it makes too, 1 otherwise.
 
 use std::error::Error as _;
 use std::io::{self, Write};
@@ -15,7 +15,9 @@ use crate::cli::Options;
 use crate::error::Error;
 use crate::{daemon, identity, limits, run, signals};
 
-/// The `keel` program. Exit status 0 after a graceful shutdown, 1 on any error (one line on stderr).
+/// The `keel` program. Exit status 0 after a graceful shutdown; on an error, one line on stderr and
+/// memcached's status for the same refusal (64 for a bad value, 67 for an unknown user, 71 when a
+/// listener cannot be opened), 1 for keel's own.
 pub fn main() -> ExitCode {
     let mut options = match Options::try_parse() {
         Ok(options) => options,
@@ -25,7 +27,7 @@ pub fn main() -> ExitCode {
         }
         Err(e) => {
             fail(&clap_message(&e));
-            return ExitCode::FAILURE;
+            return ExitCode::from(clap_status(&e));
         }
     };
     if options.license {
@@ -41,8 +43,28 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             fail(&e.to_string());
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_status())
         }
+    }
+}
+
+/// memcached's exit status for a command line it refuses: EX_USAGE (64) for the values it checks
+/// once every option is read (`-p`, `-I`, `-B`), 1 for what its option loop refuses.
+fn clap_status(e: &clap::Error) -> u8 {
+    use clap::error::{ContextKind, ContextValue};
+    const CHECKED_AFTER: [&str; 3] = ["--port", "--max-item-size", "--protocol"];
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.as_str(),
+        _ => "",
+    };
+    let value_error = matches!(
+        e.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    );
+    if value_error && CHECKED_AFTER.iter().any(|flag| arg.starts_with(flag)) {
+        crate::error::EX_USAGE
+    } else {
+        1
     }
 }
 

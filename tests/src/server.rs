@@ -498,3 +498,31 @@ pub fn require_tool(tool: &str, package: &str) {
         "`{tool}` is not installed (apt-get install -y {package}); scripts/test.sh installs it"
     );
 }
+
+/// Runs keel with `args` (on 127.0.0.1, a port the kernel picks, as the tests' user) where it
+/// must refuse to start: within 10 s, with exit status `status` (memcached's for the same refusal
+/// where it has one), nothing on stdout and one line on stderr; returns that line.
+pub fn refused_start(status: i32, args: &[&str]) -> String {
+    let out = crate::text::run_bounded(
+        Command::new(keel_bin())
+            .args(["-p", "0", "-l", "127.0.0.1"])
+            .args(user_args())
+            .args(args)
+            .env_remove("MEMCACHED_SASL_PWDB"),
+        Duration::from_secs(10),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(status),
+        "keel {args:?}: {}; stderr {stderr:?}",
+        out.status
+    );
+    assert!(stdout.is_empty(), "keel {args:?} printed {stdout:?}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "keel {args:?}: stderr {stderr:?}");
+    assert!(stderr.ends_with('\n'));
+    assert!(lines[0].starts_with("keel: "), "{stderr:?}");
+    lines[0].to_string()
+}

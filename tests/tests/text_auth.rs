@@ -7,12 +7,10 @@
 //! reply, a token over 16 KiB is refused and the connection closed), the startup errors, no
 //! password in the log, and garbage on many connections leaving an authenticated one unharmed.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keel_tests::raw::{Raw, Rng};
-use keel_tests::server::{keel_bin, user_args};
+use keel_tests::server::refused_start;
 use keel_tests::temp::TempDir;
 use keel_tests::{End, Kind, Options, Server, server_tests};
 
@@ -317,56 +315,20 @@ fn garbage_is_harmless(kind: Kind) {
 
 server_tests!(garbage_is_harmless: mio, poll, uring);
 
-/// Runs keel with `args`; it must exit 1 with one line on stderr. Returns that line.
-fn startup_error(args: &[&str]) -> String {
-    let mut child = Command::new(keel_bin())
-        .args(["-p", "0", "-l", "127.0.0.1"])
-        .args(user_args())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("keel {args:?} did not exit within 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(1), "keel {args:?}: {stderr:?}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "keel {args:?}: stderr {stderr:?}");
-    lines[0].to_string()
-}
-
 #[test]
-fn startup_errors_are_one_line_and_exit_1() {
+fn startup_errors_are_one_line_with_memcacheds_status() {
     let dir = TempDir::new("text-auth-startup");
     let good = dir.file("users", USERS);
     let good = good.to_str().unwrap();
-    let line = startup_error(&["-Y", good, "-B", "binary"]);
+    let line = refused_start(64, &["-Y", good, "-B", "binary"]);
     assert!(line.contains("text protocol only"), "{line}");
-    let line = startup_error(&["--auth-file", good, "-S", "--sasl-pwdb", good]);
+    let line = refused_start(1, &["--auth-file", good, "-S", "--sasl-pwdb", good]);
     assert!(line.contains("-Y and -S"), "{line}");
     let missing = dir.path().join("missing");
-    let line = startup_error(&["-Y", missing.to_str().unwrap()]);
+    let line = refused_start(1, &["-Y", missing.to_str().unwrap()]);
     assert!(line.contains("cannot read auth file"), "{line}");
     let secret = dir.file("secret", "alice:TopSecret\ngarbage\n");
-    let line = startup_error(&["-Y", secret.to_str().unwrap()]);
+    let line = refused_start(1, &["-Y", secret.to_str().unwrap()]);
     assert!(
         line.contains("line 2") && !line.contains("TopSecret"),
         "{line}"

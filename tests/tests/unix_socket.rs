@@ -184,7 +184,11 @@ fn a_stale_socket_is_replaced_and_a_live_one_kept() {
                 .args(["-s", sock.to_str().unwrap()]),
             Duration::from_secs(10),
         );
-        assert_eq!(out.status.code(), Some(1), "{driver}");
+        assert_eq!(
+            out.status.code(),
+            Some(71),
+            "{driver}: memcached's EX_OSERR"
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.starts_with(&format!("keel: cannot listen on {}: ", sock.display()))
@@ -214,7 +218,11 @@ fn a_regular_file_is_refused() {
             ]),
             Duration::from_secs(10),
         );
-        assert_eq!(out.status.code(), Some(1), "{driver}");
+        assert_eq!(
+            out.status.code(),
+            Some(71),
+            "{driver}: memcached's EX_OSERR"
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
             stderr,
