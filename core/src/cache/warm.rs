@@ -274,15 +274,21 @@ mod tests {
             .0
     }
 
-    #[test]
-    fn a_shared_cache_comes_back_whole_in_its_shards() {
+    /// A new 4-shard cache of 16 MiB over a zeroed region, with its settings and the time.
+    fn fresh_shared() -> (CacheConfig, Layout, Timestamp, SharedCache) {
         let config = CacheConfig {
             memory_limit: 16 << 20,
             ..CacheConfig::default()
         };
         let layout = Layout::new(config.memory_limit, config.item_size_max, 4);
         let now = Timestamp::from_secs(1_700_000_000);
-        let mut cache = SharedCache::from_region(config.clone(), region(layout, None, 7), now);
+        let cache = SharedCache::from_region(config.clone(), region(layout, None, 7), now);
+        (config, layout, now, cache)
+    }
+
+    #[test]
+    fn a_shared_cache_comes_back_whole_in_its_shards() {
+        let (config, layout, now, mut cache) = fresh_shared();
         assert_eq!(cache.shard_count(), 4);
         assert_eq!(
             cache.warm_start(),
@@ -340,13 +346,7 @@ mod tests {
 
     #[test]
     fn shard_jobs_run_in_any_order_give_the_same_cache() {
-        let config = CacheConfig {
-            memory_limit: 16 << 20,
-            ..CacheConfig::default()
-        };
-        let layout = Layout::new(config.memory_limit, config.item_size_max, 4);
-        let now = Timestamp::from_secs(1_700_000_000);
-        let mut cache = SharedCache::from_region(config.clone(), region(layout, None, 7), now);
+        let (config, layout, now, mut cache) = fresh_shared();
         let big = vec![b'v'; 40_000];
         let mut written = Vec::new();
         for i in 0..500u32 {
