@@ -20,6 +20,10 @@ pub trait TlsControl: Send + Sync {
     /// `refresh_certs`: reload the certificate and key. `Err` holds the one-line reply (without
     /// "\r\n"); the certificate in use stays.
     fn refresh_certs(&self, now: Timestamp) -> Result<(), String>;
+    /// `stats reset`: the TLS counters read zero from now on, as memcached zeroes
+    /// `ssl_handshake_errors` and `ssl_new_sessions` with its other statistics. The default keeps
+    /// them (a layer without counters).
+    fn reset_stats(&self) {}
 }
 
 /// A shared `TlsControl`, compared by identity so `Config` stays comparable.

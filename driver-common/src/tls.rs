@@ -155,6 +155,11 @@ impl TlsControl for TlsContext {
         );
     }
 
+    fn reset_stats(&self) {
+        self.handshake_errors.store(0, Ordering::Relaxed);
+        self.new_sessions.store(0, Ordering::Relaxed);
+    }
+
     fn refresh_certs(&self, now: Timestamp) -> Result<(), String> {
         self.refresh(now).map_err(|e| {
             tracing::warn!("refresh_certs: {e}");

@@ -114,5 +114,8 @@ impl<S: Service> Dispatch<'_, S> {
     fn reset_stats(&mut self) {
         self.group.reset();
         self.service.reset_stats();
+        if let Some(tls) = &self.config.tls {
+            tls.0.reset_stats();
+        }
     }
 }
