@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 
 use super::item;
+use super::le::{read_u32, write_u32};
 use super::region::{Frame, order_stores};
 
 /// Bytes per block.
@@ -45,16 +46,6 @@ pub(crate) fn blocks_for(len: usize) -> usize {
     } else {
         1 + (len - head).div_ceil(BLOCK - CONT_DATA)
     }
-}
-
-fn read_u32(buf: &[u8], at: usize) -> u32 {
-    let mut b = [0; 4];
-    b.copy_from_slice(&buf[at..at + 4]);
-    u32::from_le_bytes(b)
-}
-
-fn write_u32(buf: &mut [u8], at: usize, v: u32) {
-    buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 struct BlockPage {

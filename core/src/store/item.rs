@@ -21,6 +21,7 @@
 //! what never changes in place (lengths, flags, key, value), so a touch or a read does not rewrite
 //! it; it lets a restart tell a damaged item from a good one.
 
+use super::le::{read_u16, read_u32, read_u64, write_u32};
 use super::{Hit, ItemMeta, ItemRef};
 
 pub(crate) const HEADER: usize = 24;
@@ -75,22 +76,6 @@ impl Liveness {
         }
         None
     }
-}
-
-fn read_u32(buf: &[u8], at: usize) -> u32 {
-    let mut b = [0; 4];
-    b.copy_from_slice(&buf[at..at + 4]);
-    u32::from_le_bytes(b)
-}
-
-fn read_u64(buf: &[u8], at: usize) -> u64 {
-    let mut b = [0; 8];
-    b.copy_from_slice(&buf[at..at + 8]);
-    u64::from_le_bytes(b)
-}
-
-pub(crate) fn write_u32(buf: &mut [u8], at: usize, v: u32) {
-    buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 pub(crate) fn read_link(buf: &[u8], at: usize) -> u32 {
@@ -331,10 +316,6 @@ fn whole_end(buf: &[u8]) -> Option<usize> {
 pub(crate) fn large_sum(buf: &[u8]) -> u64 {
     let lengths = u64::from(read_u32(buf, 12)) | u64::from(buf[16]) << 32;
     hash_from(lengths, &buf[HEADER..stored(buf)])
-}
-
-fn read_u16(buf: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([buf[at], buf[at + 1]])
 }
 
 #[cfg(test)]

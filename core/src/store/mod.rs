@@ -29,6 +29,7 @@ mod classes;
 mod index;
 mod item;
 mod large;
+mod le;
 mod loc;
 mod memory;
 mod region;

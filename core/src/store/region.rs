@@ -20,6 +20,7 @@
 
 use crate::sync::{Arc, Mutex};
 
+use super::le::{read_u32, read_u64};
 use super::slab::{self, CLASS_SIZES, NUM_CLASSES};
 
 /// What the first 8 bytes of a keel memory file say.
@@ -154,18 +155,6 @@ enum Held {
     Slab(u8),
     /// Blocks of large items' chains.
     Blocks,
-}
-
-fn read_u32(buf: &[u8], at: usize) -> u32 {
-    let mut b = [0; 4];
-    b.copy_from_slice(&buf[at..at + 4]);
-    u32::from_le_bytes(b)
-}
-
-fn read_u64(buf: &[u8], at: usize) -> u64 {
-    let mut b = [0; 8];
-    b.copy_from_slice(&buf[at..at + 8]);
-    u64::from_le_bytes(b)
 }
 
 /// Keeps the stores before it before the ones after it (see the module documentation). A

@@ -12,6 +12,7 @@
 //! chunks without walking the whole list.
 
 use super::item;
+use super::le;
 use super::loc::{EMPTY, Loc, MAX_CHUNKS_PER_PAGE, MAX_PAGES};
 use super::region::Frame;
 
@@ -371,10 +372,10 @@ impl Slabs {
     fn link_free(&mut self, class: u8, raw: u32) {
         let head = self.classes[usize::from(class)].free_head;
         let buf = self.chunk_mut(raw);
-        item::write_u32(buf, 0, head);
-        item::write_u32(buf, 4, EMPTY);
+        le::write_u32(buf, 0, head);
+        le::write_u32(buf, 4, EMPTY);
         if head != EMPTY {
-            item::write_u32(self.chunk_mut(head), 4, raw);
+            le::write_u32(self.chunk_mut(head), 4, raw);
         }
         let c = &mut self.classes[usize::from(class)];
         c.free_head = raw;
@@ -389,10 +390,10 @@ impl Slabs {
         if prev == EMPTY {
             self.classes[usize::from(class)].free_head = next;
         } else {
-            item::write_u32(self.chunk_mut(prev), 0, next);
+            le::write_u32(self.chunk_mut(prev), 0, next);
         }
         if next != EMPTY {
-            item::write_u32(self.chunk_mut(next), 4, prev);
+            le::write_u32(self.chunk_mut(next), 4, prev);
         }
         self.classes[usize::from(class)].free_len -= 1;
     }
