@@ -277,16 +277,7 @@ impl Server {
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
         let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep draining so the server can never block on a full stdout pipe.
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
+        let rx = first_stdout_line(stdout);
         let mut server = Server {
             kind,
             port: 0,
@@ -525,4 +516,19 @@ pub fn refused_start(status: i32, args: &[&str]) -> String {
     assert!(stderr.ends_with('\n'));
     assert!(lines[0].starts_with("keel: "), "{stderr:?}");
     lines[0].to_string()
+}
+
+/// The first line a spawned server prints on stdout (its ready line), on a channel; a thread
+/// keeps draining the rest, so the server can never block on a full stdout pipe.
+pub fn first_stdout_line(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink);
+    });
+    rx
 }

@@ -2,10 +2,8 @@
 //! listeners, `-Z`): its ready line, `keel listening on E1, E2 (driver D)`, gives every endpoint
 //! it bound, in order. Killed (SIGKILL) when dropped; its stderr is kept for the test to read.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::server::{keel_bin, user_args};
@@ -37,15 +35,7 @@ impl Keel {
             .spawn()
             .expect("spawn keel");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
+        let rx = crate::server::first_stdout_line(stdout);
         let mut keel = Keel {
             child,
             endpoints: Vec::new(),

@@ -7,11 +7,9 @@
 //! The binary is `<target>/<profile>/keel-embed-tokio` next to the running test executable
 //! (`cargo build --workspace` puts it there); if it is missing it is built once.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use keel_tests::server::{require_tool, workspace_root};
@@ -87,15 +85,7 @@ impl Embedded {
         let Some(stdout) = child.stdout.take() else {
             unreachable!("stdout is piped above");
         };
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
+        let rx = keel_tests::server::first_stdout_line(stdout);
         let mut server = Embedded { child, port: 0 };
         let line = rx
             .recv_timeout(Duration::from_secs(10))
